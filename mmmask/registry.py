@@ -27,7 +27,7 @@ from mmengine.registry import VISBACKENDS as MMENGINE_VISBACKENDS
 from mmengine.registry import VISUALIZERS as MMENGINE_VISUALIZERS
 from mmengine.registry import \
     WEIGHT_INITIALIZERS as MMENGINE_WEIGHT_INITIALIZERS
-from mmengine.registry import Registry
+from mmengine.registry import DefaultScope, Registry
 
 # Runner, loops, hooks.
 RUNNERS = Registry('runner', parent=MMENGINE_RUNNERS, locations=['mmmask.engine'])
@@ -74,5 +74,13 @@ __all__ = [
     'RUNNERS', 'RUNNER_CONSTRUCTORS', 'LOOPS', 'HOOKS', 'LOG_PROCESSORS', 'OPTIMIZERS',
     'OPTIM_WRAPPERS', 'OPTIM_WRAPPER_CONSTRUCTORS', 'PARAM_SCHEDULERS', 'DATASETS',
     'DATA_SAMPLERS', 'TRANSFORMS', 'MODELS', 'MODEL_WRAPPERS', 'WEIGHT_INITIALIZERS',
-    'TASK_UTILS', 'METRICS', 'EVALUATOR', 'VISUALIZERS', 'VISBACKENDS'
+    'TASK_UTILS', 'METRICS', 'EVALUATOR', 'VISUALIZERS', 'VISBACKENDS', 'build_in_scope'
 ]
+
+
+def build_in_scope(registry: Registry, cfg, **kwargs):
+    """Build ``cfg`` from ``registry`` with ``mmmask`` as the default scope, whatever scope the
+    caller (an mmseg/mmdet/mmpretrain runner) has set: how mmmask modules build their own parts.
+    Upstream types inside ``cfg`` need their scope prefix (``'mmseg.UPerHead'``)."""
+    with DefaultScope.overwrite_default_scope('mmmask'):
+        return registry.build(cfg, **kwargs)

@@ -1,0 +1,4 @@
+"""Models: backbones, necks, heads, self-supervised algorithms and segmentors of the methods."""
+from .backbones import *  # noqa: F401,F403
+from .heads import *  # noqa: F401,F403
+from .layers import *  # noqa: F401,F403

@@ -1,0 +1,3 @@
+from .ppma import PPMA
+
+__all__ = ['PPMA']

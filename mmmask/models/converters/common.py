@@ -1,0 +1,62 @@
+"""Shared helpers of the checkpoint converters."""
+import re
+from collections import OrderedDict
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+
+from torch import Tensor
+
+
+class ConversionError(KeyError):
+    """A checkpoint does not look like what the converter expects; the message lists the keys."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; keep it readable
+        return str(self.args[0]) if self.args else ''
+
+
+def unwrap_state_dict(ckpt: dict, keys: Sequence[str] = ('state_dict', 'model', 'module')
+                      ) -> Dict[str, Tensor]:
+    """Return the tensor dict of a checkpoint, looking inside the usual wrapper keys."""
+    for key in keys:
+        if isinstance(ckpt, dict) and key in ckpt and isinstance(ckpt[key], dict):
+            return unwrap_state_dict(ckpt[key], keys)
+    return ckpt
+
+
+def rename_keys(state_dict: Dict[str, Tensor], rules: Iterable[Tuple[str, Optional[str]]],
+                what: str) -> 'OrderedDict[str, Tensor]':
+    """Rename every key by the first matching ``(regex, replacement)`` rule.
+
+    A replacement of None drops the key. Keys that no rule matches raise :class:`ConversionError`
+    listing them all, so a wrong checkpoint fails loudly instead of loading half its weights.
+    """
+    rules = [(re.compile(p), r) for p, r in rules]
+    out: 'OrderedDict[str, Tensor]' = OrderedDict()
+    unexpected: List[str] = []
+    for key, value in state_dict.items():
+        for pattern, repl in rules:
+            if pattern.fullmatch(key):
+                if repl is not None:
+                    out[pattern.sub(repl, key)] = value
+                break
+        else:
+            unexpected.append(key)
+    if unexpected:
+        shown = ', '.join(unexpected[:20]) + (' ...' if len(unexpected) > 20 else '')
+        raise ConversionError(
+            f'{len(unexpected)} key(s) of this checkpoint are not {what} keys: {shown}')
+    return out
+
+
+def check_complete(converted: Dict[str, Tensor], expected: Dict[str, Tensor], what: str) -> None:
+    """Raise :class:`ConversionError` naming missing keys and shape mismatches, if any."""
+    missing = sorted(set(expected) - set(converted))
+    bad = sorted(k for k in set(expected) & set(converted)
+                 if tuple(expected[k].shape) != tuple(converted[k].shape))
+    if missing or bad:
+        msg = [f'the converted checkpoint does not fit {what}:']
+        if missing:
+            msg.append(f'missing {len(missing)}: ' + ', '.join(missing[:20]))
+        if bad:
+            msg.append('shape mismatch: ' + ', '.join(
+                f'{k} {tuple(converted[k].shape)} vs {tuple(expected[k].shape)}' for k in bad[:10]))
+        raise ConversionError('; '.join(msg))

@@ -1,0 +1,3 @@
+from .ppma_head import PPMAClsHead
+
+__all__ = ['PPMAClsHead']
