@@ -5,7 +5,7 @@ set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CACHE=${MMMASK_CACHE:-$HOME/.cache/mmmask}
 PY=${MMMASK_VENV:-$CACHE/venv}/bin/python
-CONFIG=${CONFIG:-configs/quickstart/fcn_r18-c32-d8_1xb8-2k_toy-seg-64x64.py}
+CONFIG=${CONFIG:-configs/ppma/upernet_ppma-toy_1xb8-2k_toy-seg-64x64.py}
 bash "$REPO/tools/install.sh" --quiet
 cd "$REPO"
 start=$(date +%s)

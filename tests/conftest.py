@@ -1,0 +1,42 @@
+import os
+import os.path as osp
+import subprocess
+import sys
+from typing import List, Optional
+
+import pytest
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+QUICKSTART = osp.join(REPO, 'configs', 'quickstart', 'fcn_r18-c32-d8_1xb8-2k_toy-seg-64x64.py')
+#: cfg-options that make a toy segmentation run short, single-process and deterministic.
+FAST_SEG = [
+    'train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False',
+    'val_dataloader.num_workers=0', 'val_dataloader.persistent_workers=False',
+    'test_dataloader.num_workers=0', 'test_dataloader.persistent_workers=False',
+    'train_dataloader.batch_size=4', 'randomness.seed=0', 'randomness.deterministic=True',
+    'default_hooks.logger.interval=1', 'val_dataloader.dataset.indices=20',
+    'test_dataloader.dataset.indices=20',
+]
+
+
+def run_tool(args: List[str], cwd: str, env: Optional[dict] = None, timeout: int = 900,
+             check: bool = True) -> subprocess.CompletedProcess:
+    """Run ``python tools/<args>`` (or a shell script when args[0] ends with .sh) from ``cwd``."""
+    full_env = dict(os.environ, PYTHONUNBUFFERED='1', **(env or {}))
+    if args[0].endswith('.sh'):
+        cmd = ['bash', osp.join(REPO, 'tools', args[0])] + args[1:]
+        full_env.setdefault('PYTHON', sys.executable)
+    else:
+        cmd = [sys.executable, osp.join(REPO, 'tools', args[0])] + args[1:]
+    proc = subprocess.run(cmd, cwd=cwd, env=full_env, capture_output=True, text=True,
+                          timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f'{" ".join(cmd)} failed ({proc.returncode}):\n'
+                             f'{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}')
+    return proc
+
+
+@pytest.fixture
+def workdir(tmp_path):
+    """A fresh working directory (toy data appears under its data/toy/ as links to the cache)."""
+    return str(tmp_path)
