@@ -63,12 +63,12 @@ WEIGHT_INITIALIZERS = Registry(
     'weight initializer', parent=MMENGINE_WEIGHT_INITIALIZERS, locations=['mmmask.models'])
 TASK_UTILS = Registry('task util', parent=MMENGINE_TASK_UTILS, locations=['mmmask.models'])
 
-# Evaluation and visualisation.
-METRICS = Registry('metric', parent=MMENGINE_METRICS, locations=['mmmask.evaluation'])
-EVALUATOR = Registry('evaluator', parent=MMENGINE_EVALUATOR, locations=['mmmask.evaluation'])
-VISUALIZERS = Registry(
-    'visualizer', parent=MMENGINE_VISUALIZERS, locations=['mmmask.visualization'])
-VISBACKENDS = Registry('vis_backend', parent=MMENGINE_VISBACKENDS, locations=['mmmask.visualization'])
+# Evaluation and visualisation (no mmmask metrics/visualisers yet: their packages add
+# `locations=['mmmask.evaluation']` / `['mmmask.visualization']` when they land).
+METRICS = Registry('metric', parent=MMENGINE_METRICS)
+EVALUATOR = Registry('evaluator', parent=MMENGINE_EVALUATOR)
+VISUALIZERS = Registry('visualizer', parent=MMENGINE_VISUALIZERS)
+VISBACKENDS = Registry('vis_backend', parent=MMENGINE_VISBACKENDS)
 
 __all__ = [
     'RUNNERS', 'RUNNER_CONSTRUCTORS', 'LOOPS', 'HOOKS', 'LOG_PROCESSORS', 'OPTIMIZERS',

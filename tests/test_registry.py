@@ -19,6 +19,13 @@ def test_own_scope_and_parents():
     assert 'mmmask' in root.MODELS.children
 
 
+def test_every_location_imports():
+    import importlib
+    for registry in vars(mmmask_registry).values():
+        for loc in getattr(registry, '_locations', None) or []:
+            importlib.import_module(loc)
+
+
 def test_register_all_modules_sets_scope():
     register_all_modules(init_default_scope=True)
     assert DefaultScope.get_current_instance().scope_name == 'mmmask'
