@@ -186,3 +186,30 @@ def test_converter_cli(tmp_path):
     proc = subprocess.run([sys.executable, tool, str(small), str(dst), '--arch', 'tiny'],
                           capture_output=True, text=True)
     assert proc.returncode == 2 and 'missing' in proc.stderr and 'stages.3' in proc.stderr
+
+
+def test_mask_rcnn_with_ppma_runs():
+    """The detection config's model (mmdet Mask R-CNN + FPN) runs a loss step on a tiny PPMA."""
+    from mmdet.structures import DetDataSample
+    from mmengine.config import Config
+    from mmengine.registry import MODELS, init_default_scope
+    from mmengine.structures import InstanceData
+    from conftest import REPO
+    cfg = Config.fromfile(osp.join(REPO, 'configs', 'ppma', 'mask-rcnn_ppma-tiny_fpn_1x_coco.py'))
+    init_default_scope('mmdet')
+    cfg.model.backbone.arch = dict(PPMA.arch_zoo['tiny'], depths=[1, 1, 1, 1])
+    cfg.model.backbone.init_cfg = None
+    model = MODELS.build(cfg.model)
+    sample = DetDataSample(metainfo=dict(img_shape=(64, 64), pad_shape=(64, 64),
+                                         batch_input_shape=(64, 64), scale_factor=(1., 1.)))
+    masks = torch.zeros(1, 64, 64, dtype=torch.bool)
+    masks[0, 10:40, 12:30] = True
+    from mmdet.structures.mask import BitmapMasks
+    sample.gt_instances = InstanceData(bboxes=torch.tensor([[12., 10., 30., 40.]]),
+                                       labels=torch.tensor([3]),
+                                       masks=BitmapMasks(masks.numpy(), 64, 64))
+    losses = model.loss(torch.randn(1, 3, 64, 64), [sample])
+    total = sum(v.sum() for k, v in losses.items() if 'loss' in k and torch.is_tensor(v))
+    total.backward()
+    assert torch.isfinite(total)
+    assert model.backbone.stem[0].weight.grad is not None
