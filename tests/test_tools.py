@@ -29,10 +29,12 @@ def test_train_then_test(workdir):
     assert osp.isfile(ckpt)
     assert osp.islink(osp.join(workdir, 'data', 'toy', 'seg'))  # toy data generated/linked
     out = osp.join(workdir, 'preds.pkl')
+    show = osp.join(workdir, 'show')
     proc = run_tool(['test.py', QUICKSTART, ckpt, '--work-dir', osp.join(workdir, 'test'),
-                     '--out', out, '--cfg-options', *FAST_SEG], cwd=workdir)
+                     '--out', out, '--show-dir', show, '--cfg-options', *FAST_SEG], cwd=workdir)
     assert 'Test metrics:' in proc.stdout and 'mIoU=' in proc.stdout
     assert osp.getsize(out) > 0
+    assert len(glob.glob(osp.join(show, '**', '*.png'), recursive=True)) == 20  # painted predictions
 
 
 @pytest.mark.slow

@@ -55,16 +55,20 @@ def main() -> int:
             raise SetupError(f'checkpoint {args.checkpoint} does not exist')
         cfg.load_from = args.checkpoint
         if args.show_dir:
-            hooks = cfg.get('default_hooks', {})
-            vis = hooks.get('visualization')
+            vis = cfg.get('default_hooks', {}).get('visualization')
             if vis is None:
                 raise SetupError('--show-dir needs a visualization hook in default_hooks')
             vis['draw'] = True
             vis['interval'] = 1
-            if 'show_dir' in vis or vis.get('type') != 'SegVisualizationHook':
-                vis['show_dir'] = args.show_dir  # mmdet/mmpretrain hooks take an output dir
+            kind = str(vis.get('type', '')).split('.')[-1]
+            if kind == 'SegVisualizationHook':  # mmseg: the visualizer saves the images
+                cfg.visualizer['save_dir'] = args.show_dir
+            elif kind == 'DetVisualizationHook':  # mmdet
+                vis['test_out_dir'] = args.show_dir
+            elif kind == 'VisualizationHook':  # mmpretrain
+                vis.update(enable=True, out_dir=args.show_dir)
             else:
-                cfg.visualizer.setdefault('save_dir', args.show_dir)
+                raise SetupError(f'--show-dir does not know the visualization hook {kind!r}')
         if args.out:
             if not args.out.endswith(('.pkl', '.pickle')):
                 raise SetupError('--out must be a .pkl file')

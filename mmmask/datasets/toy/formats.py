@@ -140,9 +140,11 @@ def write_coco(root: str) -> None:
 
 
 def write_nyu(root: str) -> None:
-    """NYU-v2 layout. Depth: uint16 PNG in millimetres. Normals: uint8 PNG, ``(n + 1) / 2 * 255`` in
-    camera (x right, y down, z forward) order stored as RGB, all-zero where undefined (sky).
-    Semantics: uint8 class index, 255 unlabelled. File names carry NYU's scene category prefix."""
+    """NYU-v2 layout. Depth: uint16 PNG in millimetres, at most 10 m (the sky, and the ground just
+    below the horizon, which is clamped there and so reads as a fronto-parallel band). Normals:
+    uint8 PNG, ``(n + 1) / 2 * 255`` in camera (x right, y down, z forward) order stored as RGB,
+    all-zero where undefined (sky). Semantics: uint8 class index, 255 unlabelled. File names carry
+    NYU's scene category prefix."""
     for split, n in SIZES['nyu'].items():
         for i in range(n):
             scene = render_scene(_rng('nyu', split, i), split)
