@@ -143,6 +143,16 @@ def test_missing_data_root_says_how_to_prepare(workdir):
     assert 'make_toy_data' in proc.stderr
 
 
+def test_missing_pretrained_checkpoint_says_how_to_convert(workdir):
+    cfg = osp.join(REPO, 'configs', 'ppma', 'upernet_ppma-toy_1xb8-2k_toy-seg-64x64.py')
+    proc = run_tool(['train.py', cfg, '--cfg-options',
+                     "model.backbone.init_cfg.type=Pretrained",
+                     'model.backbone.init_cfg.checkpoint=checkpoints/ppma-tiny_in1k.pth'],
+                    cwd=workdir, check=False)
+    assert proc.returncode == 2
+    assert 'checkpoints/ppma-tiny_in1k.pth' in proc.stderr and 'model_converters' in proc.stderr
+
+
 def test_unknown_type_suggests_prefix(workdir):
     cfg = osp.join(workdir, 'typo.py')
     with open(cfg, 'w') as f:

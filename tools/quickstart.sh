@@ -8,6 +8,8 @@ PY=${MMMASK_VENV:-$CACHE/venv}/bin/python
 CONFIG=${CONFIG:-configs/ppma/upernet_ppma-toy_1xb8-2k_toy-seg-64x64.py}
 bash "$REPO/tools/install.sh" --quiet
 cd "$REPO"
+# This checkout's code, even if another clone sharing the venv was installed into it last.
+export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}"
 start=$(date +%s)
 "$PY" tools/train.py "$CONFIG" --work-dir work_dirs/quickstart "$@"
 echo "quickstart: trained $CONFIG in $(( $(date +%s) - start )) s; logs and checkpoints in work_dirs/quickstart"

@@ -7,4 +7,6 @@ CACHE=${MMMASK_CACHE:-$HOME/.cache/mmmask}
 PY=${MMMASK_VENV:-$CACHE/venv}/bin/python
 bash "$REPO/tools/install.sh" --quiet
 cd "$REPO"
+# This checkout's code, even if another clone sharing the venv was installed into it last.
+export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}"
 exec "$PY" -m pytest "${@:-tests}"

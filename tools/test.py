@@ -14,7 +14,7 @@ from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-from mmmask.utils.checks import (SetupError, check_data_roots, check_device,
+from mmmask.utils.checks import (SetupError, check_checkpoints, check_data_roots, check_device,
                                  friendly_build_errors, require_mmcv_ops)
 
 
@@ -77,6 +77,7 @@ def main() -> int:
             cfg.test_evaluator = (list(ev) if isinstance(ev, (list, tuple)) else [ev]) + [dump]
         require_mmcv_ops()
         check_data_roots(cfg)
+        check_checkpoints(cfg)
         with friendly_build_errors():
             runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
             metrics = runner.test()

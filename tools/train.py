@@ -17,7 +17,7 @@ from mmengine.logging import print_log
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-from mmmask.utils.checks import (SetupError, check_data_roots, check_device,
+from mmmask.utils.checks import (SetupError, check_checkpoints, check_data_roots, check_device,
                                  friendly_build_errors, require_mmcv_ops)
 
 
@@ -91,6 +91,7 @@ def main() -> int:
         cfg = merge_args(Config.fromfile(args.config), args)
         require_mmcv_ops()
         check_data_roots(cfg)
+        check_checkpoints(cfg)
         with friendly_build_errors():
             runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
             runner.train()

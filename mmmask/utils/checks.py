@@ -72,6 +72,33 @@ def check_data_roots(cfg) -> None:
             'the toy data is generated on first use or with `python tools/misc/make_toy_data.py`.')
 
 
+def _pretrained_paths(node, where: str = 'model') -> Iterator[tuple]:
+    if isinstance(node, dict):
+        init = node.get('init_cfg')
+        inits = init if isinstance(init, list) else [init]
+        for item in inits:
+            if isinstance(item, dict) and item.get('type') == 'Pretrained' and item.get('checkpoint'):
+                yield f'{where}.init_cfg', item['checkpoint']
+        for key, value in node.items():
+            if key != 'init_cfg':
+                yield from _pretrained_paths(value, f'{where}.{key}')
+    elif isinstance(node, (list, tuple)):
+        for i, value in enumerate(node):
+            yield from _pretrained_paths(value, f'{where}[{i}]')
+
+
+def check_checkpoints(cfg) -> None:
+    """Fail before the runner starts when a local ``init_cfg=Pretrained`` file is missing."""
+    missing = [f'{where}: {path}' for where, path in _pretrained_paths(cfg.get('model', {}))
+               if '://' not in str(path) and not osp.exists(osp.expanduser(str(path)))]
+    if missing:
+        raise SetupError(
+            'pretrained checkpoint(s) not found: ' + '; '.join(missing) + '. Convert the official '
+            'weights with the converter named in the config folder\'s README.md '
+            '(tools/model_converters/<method>2mmmask.py), or train from scratch with '
+            '--cfg-options model.backbone.init_cfg=None.')
+
+
 _UNKNOWN = re.compile(r"(\S+) is not in the (\S+) registry")
 
 
