@@ -7,7 +7,7 @@ Three sections, printed as tables and written to ``--out`` as JSON:
 
 a) **Mask construction** for one token grid (batch 1): the mask ``M`` of
    :class:`~mmmask.models.layers.PolylinePathDecay` built (i) our way: per-axis segment sums,
-   then ``PolylinePathBias.add_to`` on a zero logits tensor (the stand-in for ``QKᵀ``, allocated
+   then ``PolylinePathBias.apply`` on a zero logits tensor (the stand-in for ``QKᵀ``, allocated
    before the measurement, as the logits exist anyway); (ii) the official code's way: both
    factors repeated to N×N, added, and copied into raster order by ``permute(...).contiguous()``;
    (iii) naively, by summing the decays of the cells on every query→key L-shaped path
@@ -189,7 +189,7 @@ def build_mask_ours(p: dict, device: str) -> Callable[[], Tensor]:
     decay, x = _decay_inputs(p, device)
     n = p['grid'][0] * p['grid'][1]
     logits = torch.zeros(p['batch'], p['heads'], n, n, device=device)
-    return lambda: decay(x).add_to(logits)
+    return lambda: decay(x).apply(logits)
 
 
 def build_mask_materialised(p: dict, device: str) -> Callable[[], Tensor]:
@@ -483,7 +483,7 @@ def report(result: dict) -> str:
         lines.append(f'  skipped: {m["skipped"]}')
     else:
         lines.append(header)
-        lines.append(_fmt_row('ours (segment sums + add_to)', m['ours'], m['map_mib']))
+        lines.append(_fmt_row('ours (segment sums + apply)', m['ours'], m['map_mib']))
         lines.append(_fmt_row('materialised (repeat+add+permute)', m['materialised'],
                               m['map_mib']))
         nv = m['naive']

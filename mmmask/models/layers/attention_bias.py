@@ -1,12 +1,14 @@
-"""Attention with a pluggable logit bias: ``softmax(QKᵀ + B) V``.
+"""Attention with a pluggable logit bias: ``softmax(QKᵀ ⊕ B) V``.
 
 A *bias provider* (an ``nn.Module``) looks at the block input on its token grid and returns a
-:class:`LogitBias`. The bias knows how to add itself to a batch of attention logits — as a dense
+:class:`LogitBias`. The bias knows how to apply itself to a batch of attention logits — as a dense
 tensor, or, for structured biases, through broadcasting views that never materialise an N×N copy —
 and, when it factorises over the grid axes, how to hand out its per-axis factors to axial operators.
+``⊕`` is the bias's own operation: an addition for the decay masks here, and for other methods a
+multiplication (Gaussian mixture masks), a ``-inf`` fill (sparse connectivity) or a scaling
+(temperatures) — each one more :class:`LogitBias` and provider, used through :func:`biased_softmax`.
 
-Methods plug in here: PPMA's polyline path decay (:class:`PolylinePathBias`), and later Gaussian
-mixture masks, learned sparse connectivity or temperatures, each as one more provider.
+Methods plugged in so far: PPMA's polyline path decay (:class:`PolylinePathBias`).
 """
 from abc import ABCMeta, abstractmethod
 from typing import Optional, Tuple
@@ -17,24 +19,25 @@ from torch import Tensor, nn
 
 
 class LogitBias(metaclass=ABCMeta):
-    """Something added to attention logits of shape ``(B, heads, N, N)``."""
+    """Something applied to attention logits of shape ``(B, heads, N, N)`` before the softmax."""
 
     @abstractmethod
-    def add_to(self, logits: Tensor, transpose: bool = False) -> Tensor:
-        """Return ``logits + B`` (or ``+ Bᵀ``) as a new tensor; ``logits`` is left untouched."""
+    def apply(self, logits: Tensor, transpose: bool = False) -> Tensor:
+        """Return ``logits ⊕ B`` (or ``⊕ Bᵀ``) as a **new** tensor; ``logits`` is left untouched
+        (:func:`biased_softmax` normalises the result in place at inference)."""
 
     @abstractmethod
     def dense(self, transpose: bool = False) -> Tensor:
-        """The bias as a dense ``(B, heads, N, N)`` tensor (for inspection and visualisation)."""
+        """``B`` (or ``Bᵀ``) as a dense ``(B, heads, N, N)`` tensor, for inspection."""
 
 
 class DenseBias(LogitBias):
-    """A bias given as a tensor broadcastable to ``(B, heads, N, N)``."""
+    """An additive bias given as a tensor broadcastable to ``(B, heads, N, N)``."""
 
     def __init__(self, bias: Tensor) -> None:
         self.bias = bias
 
-    def add_to(self, logits: Tensor, transpose: bool = False) -> Tensor:
+    def apply(self, logits: Tensor, transpose: bool = False) -> Tensor:
         return logits + (self.bias.transpose(-1, -2) if transpose else self.bias)
 
     def dense(self, transpose: bool = False) -> Tensor:
@@ -63,7 +66,7 @@ class PolylinePathBias(LogitBias):
     (horizontally along the query's row, then vertically along the key's column); ``Mᵀ`` is the
     other L-shaped path. Both factors are symmetric in their last two axes.
 
-    Memory: the factors take O(N·(H+W)); adding ``M`` to logits goes through broadcasting views,
+    Memory: the factors take O(N·(H+W)); applying ``M`` to logits goes through broadcasting views,
     so the only N×N tensor allocated is the result.
     """
 
@@ -89,7 +92,8 @@ class PolylinePathBias(LogitBias):
         #                   = row[r2][i, j] + col[i][r1, r2]   (both factors are symmetric)
         return row.permute(0, 1, 3, 2, 4).unsqueeze(2), col.permute(0, 2, 3, 1, 4).unsqueeze(-1)
 
-    def add_to(self, logits: Tensor, transpose: bool = False) -> Tensor:
+    def apply(self, logits: Tensor, transpose: bool = False) -> Tensor:
+        """``logits + M`` (or ``+ Mᵀ``), broadcasting the factors."""
         b, h, n, _ = logits.shape
         (hh, ww) = self.grid
         first, second = self._views(transpose)
@@ -102,7 +106,7 @@ class PolylinePathBias(LogitBias):
         hh, ww = self.grid
         n = hh * ww
         zeros = self.row.new_zeros(1, 1, 1, 1).expand(b, h, n, n)
-        return self.add_to(zeros.contiguous(), transpose)
+        return self.apply(zeros.contiguous(), transpose)
 
 
 class PolylinePathDecay(nn.Module):
@@ -155,7 +159,7 @@ class PolylinePathDecay(nn.Module):
 
 
 def biased_softmax(logits: Tensor, bias: Optional[LogitBias], transpose: bool = False) -> Tensor:
-    """``softmax(logits + B)`` over the last axis (``B`` may be None); ``logits`` is not modified.
+    """``softmax(logits ⊕ B)`` over the last axis (``B`` may be None); ``logits`` is not modified.
 
     Without autograd the biased logits are a fresh tensor, so they are normalised in place: one
     N×N allocation per call instead of two (what keeps PPMA's `whole` mode at under half the memory
@@ -163,7 +167,7 @@ def biased_softmax(logits: Tensor, bias: Optional[LogitBias], transpose: bool = 
     """
     if bias is None:
         return logits.softmax(dim=-1)
-    biased = bias.add_to(logits, transpose)
+    biased = bias.apply(logits, transpose)
     if biased.requires_grad:
         return biased.softmax(dim=-1)
     biased.sub_(biased.amax(dim=-1, keepdim=True)).exp_()
