@@ -131,4 +131,4 @@ if [ "$where" != "$REPO" ]; then
   "${PIP[@]}" install -q --no-deps --no-build-isolation -e "$REPO"
 fi
 log "done in $(( $(date +%s) - t0 )) s"
-(cd / && "$PY" -m mmmask.utils.collect_env)
+(cd / && "$PY" -c "from mmmask.utils.collect_env import main; main()")
