@@ -1,8 +1,8 @@
 """Build the model of a config (in its scope) and make inputs for it, for analysis tools."""
-from typing import Optional, Sequence, Tuple
+from typing import Optional, Sequence
 
 import torch
-from mmengine.config import Config, DictAction  # noqa: F401
+from mmengine.config import Config
 from mmengine.registry import MODELS, init_default_scope
 
 
@@ -21,8 +21,7 @@ def build_model_from_cfg(cfg: Config, device: str = 'cpu') -> torch.nn.Module:
     return model.to(device).eval()
 
 
-def dummy_inputs(model: torch.nn.Module, shape: Sequence[int], batch_size: int = 1,
-                 device: str = 'cpu') -> Tuple[torch.Tensor, Optional[list]]:
+def dummy_inputs(shape: Sequence[int], batch_size: int = 1, device: str = 'cpu') -> torch.Tensor:
     """A normalised random batch ``(B, C, H, W)`` as the model's data preprocessor would output.
 
     ``shape`` is ``(H, W)`` or ``(C, H, W)``; C defaults to 3.
@@ -33,7 +32,7 @@ def dummy_inputs(model: torch.nn.Module, shape: Sequence[int], batch_size: int =
     if len(shape) != 3:
         raise ValueError(f'--shape takes H W or C H W, got {shape}')
     gen = torch.Generator().manual_seed(0)
-    return torch.randn((batch_size, ) + shape, generator=gen).to(device), None
+    return torch.randn((batch_size, ) + shape, generator=gen).to(device)
 
 
 def forward_tensor(model: torch.nn.Module, inputs: torch.Tensor, data_samples=None):

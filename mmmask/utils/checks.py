@@ -109,7 +109,6 @@ def unknown_type_hint(message: str) -> Optional[str]:
         return None
     name = m.group(1).strip('`\'"')
     short = name.split('.')[-1]
-    from mmengine.registry import DefaultScope  # noqa: F401
     import mmmask.registry as reg
     for registry in vars(reg).values():
         if getattr(registry, 'name', None) and hasattr(registry, 'get'):

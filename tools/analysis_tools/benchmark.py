@@ -62,7 +62,7 @@ def main():
     device = check_device(args.device)
     cfg = load_config(args.config, args.cfg_options)
     model = build_model_from_cfg(cfg, device)
-    inputs, _ = dummy_inputs(model, args.shape, args.batch_size, device)
+    inputs = dummy_inputs(args.shape, args.batch_size, device)
     result = benchmark(model, inputs, device, args.warmup, args.iters, args.amp)
     result['config'] = args.config
     result['params_m'] = sum(p.numel() for p in model.parameters()) / 1e6

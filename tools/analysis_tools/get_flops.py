@@ -34,7 +34,7 @@ def main():
 
     cfg = load_config(args.config, args.cfg_options)
     model = build_model_from_cfg(cfg)
-    inputs, _ = dummy_inputs(model, args.shape)
+    inputs = dummy_inputs(args.shape)
     with torch.no_grad():
         info = get_model_complexity_info(_TensorForward(model), inputs=(inputs, ),
                                          show_table=True, show_arch=False)
