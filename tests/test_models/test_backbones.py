@@ -13,10 +13,12 @@ from mmmask.registry import MODELS
 SMALL = {
     'PPMA': dict(arch=dict(PPMA.arch_zoo['tiny'], depths=[1, 1, 1, 1], embed_dims=[16, 32, 64, 64],
                            num_heads=[2, 2, 4, 4])),
+    'STDCNetS4': dict(base=16, layers=[1, 1, 1]),
 }
 #: (channels per stage, stride per stage) of the small variants.
 EXPECTED = {
     'PPMA': ([16, 32, 64, 64], [4, 8, 16, 32]),
+    'STDCNetS4': ([16, 64, 128, 256], [4, 8, 16, 32]),
 }
 
 

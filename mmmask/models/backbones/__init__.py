@@ -1,3 +1,4 @@
 from .ppma import PPMA
+from .stdc import STDCNetS4
 
-__all__ = ['PPMA']
+__all__ = ['PPMA', 'STDCNetS4']
