@@ -161,3 +161,138 @@ def test_detection_head_shares_the_layers():
     seg = small_seg_head()
     assert {k: v.shape for k, v in det.state_dict().items()} == {
         k: v.shape for k, v in seg.state_dict().items()}
+
+
+def _d2_resnet50_keys():
+    """detectron2's ResNet-50 parameter names (FrozenBN: no num_batches_tracked)."""
+    norm = ('weight', 'bias', 'running_mean', 'running_var')
+    keys = ['stem.conv1.weight'] + [f'stem.conv1.norm.{n}' for n in norm]
+    for stage, blocks in zip(range(2, 6), (3, 4, 6, 3)):
+        for b in range(blocks):
+            for conv in ('conv1', 'conv2', 'conv3') + (('shortcut', ) if b == 0 else ()):
+                keys.append(f'res{stage}.{b}.{conv}.weight')
+                keys += [f'res{stage}.{b}.{conv}.norm.{n}' for n in norm]
+    return keys
+
+
+def test_d2_resnet_keys_cover_mmseg_resnet50():
+    from mmseg.models.backbones import ResNet
+
+    from mmmask.models.converters.pem import convert_d2_resnet
+    ref = ResNet(depth=50).state_dict()
+    converted = convert_d2_resnet({k: torch.zeros(1) for k in _d2_resnet50_keys()})
+    assert set(converted) == set(ref)
+
+
+def _official_checkpoint(backbone_json):
+    with open(osp.join(DATA, backbone_json)) as f:
+        backbone = json.load(f)['keys']
+    with open(osp.join(DATA, 'keys_head_stdc1_ade20k.json')) as f:
+        head = json.load(f)['keys']
+    sd = {'backbone.' + k: torch.zeros(shape) for k, shape, _ in backbone}
+    sd.update({'sem_seg_head.' + k: torch.zeros(shape) for k, shape, _ in head})
+    return {'model': sd}
+
+
+@pytest.mark.parametrize('arch', ['stdc1', 'stdc2'])
+def test_converter_cli_full_stdc_checkpoint(tmp_path, monkeypatch, arch):
+    """A full official STDC checkpoint converts and fits the ADE20K config's model exactly."""
+    import sys
+
+    from conftest import REPO
+    sys.path.insert(0, osp.join(REPO, 'tools', 'model_converters'))
+    import pem2mmmask
+    src, dst = tmp_path / 'model_final.pth', tmp_path / 'pem.pth'
+    torch.save(_official_checkpoint(f'keys_backbone_{arch}.json'), src)
+    cfg = osp.join(REPO, 'configs', 'pem', f'pem_{arch}_8xb4-90k_ade20k-512x512.py')
+    monkeypatch.setattr(sys, 'argv', ['pem2mmmask', str(src), str(dst), '--config', cfg])
+    assert pem2mmmask.main() == 0
+    out = torch.load(dst, weights_only=True)['state_dict']
+    assert any(k.startswith('backbone.stages.') for k in out)
+    assert sum(k.startswith('decode_head.') for k in out) == 305
+    # the same checkpoint against a config with another head width fails loudly, writes nothing
+    bad = osp.join(REPO, 'configs', 'pem', 'pem_r18-toy_1xb8-2k_toy-seg-64x64.py')
+    monkeypatch.setattr(sys, 'argv', ['pem2mmmask', str(src), str(tmp_path / 'x.pth'),
+                                      '--config', bad])
+    assert pem2mmmask.main() == 2
+    assert not (tmp_path / 'x.pth').exists()
+
+
+def test_converter_rejects_other_checkpoints():
+    from mmmask.models.converters import ConversionError
+    with pytest.raises(ConversionError, match='not an official PEM checkpoint'):
+        convert_pem({'backbone.conv1.weight': torch.zeros(1), 'decode_head.x': torch.zeros(1)})
+    with pytest.raises(ConversionError, match='PEM head'):
+        convert_pem({'sem_seg_head.predictor.transformer_decoder.x': torch.zeros(1)})
+
+
+def _seg_samples(n, size=(64, 64), classes=7):
+    from mmengine.structures import PixelData
+    from mmseg.structures import SegDataSample
+    samples = []
+    for i in range(n):
+        gen = torch.Generator().manual_seed(i)
+        seg = torch.randint(0, classes, (1, 8, 8), generator=gen)
+        seg = seg.repeat_interleave(size[0] // 8, 1).repeat_interleave(size[1] // 8, 2)
+        s = SegDataSample(metainfo=dict(img_shape=size, pad_shape=size))
+        s.gt_sem_seg = PixelData(data=seg)
+        samples.append(s)
+    return samples
+
+
+def test_seg_head_loss_reaches_every_parameter():
+    torch.manual_seed(0)
+    head = PEMSegHead(
+        in_channels=[8, 16, 24, 32], num_classes=7, feat_channels=32, out_channels=16,
+        num_queries=6, pixel_decoder=dict(feat_channels=16, norm_cfg=BN),
+        transformer_decoder=dict(num_layers=3, num_heads=4, feedforward_channels=32, norm_cfg=BN),
+        train_cfg=dict(num_points=64, assigner=dict(
+            type='mmdet.HungarianAssigner', match_costs=[
+                dict(type='mmdet.ClassificationCost', weight=2.0),
+                dict(type='mmdet.CrossEntropyLossCost', weight=5.0, use_sigmoid=True),
+                dict(type='mmdet.DiceCost', weight=5.0, pred_act=True, eps=1.0)]),
+            sampler=dict(type='mmdet.MaskPseudoSampler')))
+    head.init_weights()
+    feats = [torch.rand(2, c, 64 // s, 64 // s) for c, s in zip([8, 16, 24, 32], [4, 8, 16, 32])]
+    losses = head.loss(feats, _seg_samples(2), train_cfg=None)
+    assert {'loss_cls', 'loss_mask', 'loss_dice', 'd0.loss_cls', 'd2.loss_dice'} <= set(losses)
+    sum(losses.values()).backward()
+    missing = [n for n, p in head.named_parameters() if p.grad is None]
+    assert not missing
+    seg_logits = head.predict(feats, [dict(img_shape=(64, 64), pad_shape=(64, 64))], None)
+    assert seg_logits.shape == (2, 7, 64, 64)
+
+
+def test_official_init():
+    head = small_seg_head()
+    head.init_weights()
+    dcn = head.pixel_decoder.dcn[0]
+    assert dcn.dcn_offset.weight.abs().sum() == 0 and dcn.dcn_offset.bias.abs().sum() == 0
+    kernel = dcn.up_sample.weight[:, 0]  # bilinear kernel into output channel 0
+    torch.testing.assert_close(kernel[0], kernel[-1])
+    torch.testing.assert_close(kernel[0, 1:3, 1:3], torch.full((2, 2), 0.5625))
+    for layer in head.transformer_decoder.layers:
+        assert torch.equal(layer.cross_attn.alpha, torch.ones_like(layer.cross_attn.alpha))
+
+
+def test_clear_errors():
+    with pytest.raises(ValueError, match='4 backbone levels'):
+        PEMPixelDecoder([8, 16, 32])
+    decoder = PEMPixelDecoder([8, 16, 24, 32], 16, 16, norm_cfg=BN).train()
+    feats = [torch.rand(1, c, 64 // s, 64 // s) for c, s in zip([8, 16, 24, 32], [4, 8, 16, 32])]
+    with pytest.raises(ValueError, match='batch size'):
+        decoder(feats)
+    with pytest.raises(ValueError, match='class_weight'):
+        PEMSegHead(in_channels=[8, 16, 24, 32], num_classes=7, feat_channels=32,
+                   out_channels=16, pixel_decoder=dict(feat_channels=16, norm_cfg=BN),
+                   transformer_decoder=dict(num_layers=1, num_heads=4, norm_cfg=BN),
+                   loss_cls=dict(type='mmdet.CrossEntropyLoss', class_weight=[1.0] * 4))
+
+
+def test_odd_input_sizes_are_resized_not_rejected():
+    decoder = PEMPixelDecoder([8, 16, 24, 32], 16, 16, norm_cfg=BN).eval()
+    shapes = [(25, 33), (13, 17), (7, 9), (4, 5)]
+    feats = [torch.rand(1, c, *hw) for c, hw in zip([8, 16, 24, 32], shapes)]
+    mask_features, multi_scale = decoder(feats)
+    assert mask_features.shape[-2:] == (25, 33)
+    assert [m.shape[-2:] for m in multi_scale] == [(4, 5), (7, 9), (13, 17)]

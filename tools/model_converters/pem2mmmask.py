@@ -1,0 +1,60 @@
+"""Convert official PEM checkpoints (github.com/NiccoloCavagnero/PEM, detectron2) to mmmask.
+
+    python tools/model_converters/pem2mmmask.py SRC DST [--task semantic|panoptic] [--config CFG]
+
+SRC: a detectron2 ``model_final.pth`` (weights under ``model``: ``backbone.*`` — R50 in
+detectron2's naming or STDC ``features.*`` — and ``sem_seg_head.{pixel_decoder,predictor}.*``).
+DST gets ``{'state_dict': ..., 'meta': ...}`` with ``backbone.*`` and ``decode_head.*`` (mmseg
+``EncoderDecoder`` + ``PEMSegHead``, ``--task semantic``) or ``panoptic_head.*`` (mmdet
+``Mask2Former`` + ``PEMHead``, ``--task panoptic``), usable as ``load_from``. With ``--config`` the
+result is checked against the model that config builds: missing or unexpected keys and shape
+mismatches are reported and nothing is written (exit status 2).
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+
+import torch
+
+from mmmask.models.converters import ConversionError, unwrap_state_dict
+from mmmask.models.converters.common import check_complete
+from mmmask.models.converters.pem import convert_pem
+
+PREFIX = dict(semantic='decode_head.', panoptic='panoptic_head.')
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description='Convert official PEM checkpoints to mmmask')
+    parser.add_argument('src', help='official checkpoint (model_final.pth)')
+    parser.add_argument('dst', help='output path')
+    parser.add_argument('--task', choices=sorted(PREFIX), default='semantic',
+                        help='semantic: mmseg PEMSegHead; panoptic: mmdet PEMHead')
+    parser.add_argument('--config', help='verify the result against the model of this config')
+    args = parser.parse_args()
+
+    state_dict = unwrap_state_dict(torch.load(args.src, map_location='cpu', weights_only=False))
+    try:
+        converted = convert_pem(state_dict, head_prefix=PREFIX[args.task])
+        if args.config:
+            from mmmask.apis import build_model_from_cfg, load_config
+            cfg = load_config(args.config, {'model.backbone.init_cfg': None})
+            reference = build_model_from_cfg(cfg).state_dict()
+            check_complete(converted, reference, osp.basename(args.config))
+            extra = sorted(set(converted) - set(reference))
+            if extra:
+                raise ConversionError(f'{len(extra)} converted key(s) are not in the model of '
+                                      f'{args.config}: {", ".join(extra[:10])}')
+    except ConversionError as e:
+        print(f'pem2mmmask: {e}', file=sys.stderr)
+        return 2
+    os.makedirs(osp.dirname(osp.abspath(args.dst)), exist_ok=True)
+    torch.save({'state_dict': converted,
+                'meta': {'converted_from': osp.basename(args.src), 'converter': 'pem2mmmask',
+                         'task': args.task}}, args.dst)
+    print(f'wrote {len(converted)} tensors to {args.dst}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
