@@ -2,3 +2,6 @@
 from .toy_data import build_toy_data
 
 __all__ = ['build_toy_data']
+from .eco_m2f import LoadExitUtilities, load_exit_utilities
+
+__all__ += ['LoadExitUtilities', 'load_exit_utilities']

@@ -4,3 +4,6 @@ from .ppma import convert_ppma
 from .stdc import convert_stdc, stdc_arch_of
 
 __all__ = ['ConversionError', 'unwrap_state_dict', 'convert_ppma', 'convert_stdc', 'stdc_arch_of']
+from .eco_m2f import convert_eco_m2f, convert_eco_m2f_pixel_decoder
+
+__all__ += ['convert_eco_m2f', 'convert_eco_m2f_pixel_decoder']

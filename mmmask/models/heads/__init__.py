@@ -2,3 +2,6 @@ from .pem_head import PEMHead, PEMSegHead
 from .ppma_head import PPMAClsHead
 
 __all__ = ['PPMAClsHead', 'PEMHead', 'PEMSegHead']
+from .eco_m2f_head import ECOMask2Former, ECOMask2FormerHead
+
+__all__ += ['ECOMask2FormerHead', 'ECOMask2Former']
