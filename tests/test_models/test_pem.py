@@ -296,3 +296,14 @@ def test_odd_input_sizes_are_resized_not_rejected():
     mask_features, multi_scale = decoder(feats)
     assert mask_features.shape[-2:] == (25, 33)
     assert [m.shape[-2:] for m in multi_scale] == [(4, 5), (7, 9), (13, 17)]
+
+
+def test_deform_layer_under_cpu_autocast():
+    """AMP configs (AmpOptimWrapper → bf16 autocast on CPU): the DCN runs in fp32 as officially."""
+    layer = DeformLayer(8, 8, BN).train()
+    x = torch.rand(2, 8, 6, 6)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        out, up = layer(x)
+    assert up.shape == (2, 8, 12, 12)
+    (out.float().sum() + up.float().sum()).backward()
+    assert layer.dcn.weight.grad is not None

@@ -84,7 +84,10 @@ class DeformLayer(nn.Module):
     def forward(self, x: Tensor) -> Tuple[Tensor, Tensor]:
         offset_y_x, offset_rest, modulation = torch.chunk(self.dcn_offset(x), 3, dim=1)
         offset = torch.cat((offset_y_x, offset_rest), dim=1)
-        x = self.dcn(x, offset, modulation.sigmoid())
+        # As the official code: the DCN runs in its weights' dtype (fp32 under AMP), which
+        # also keeps mixed precision working where the compiled op has no half/bf16 kernel.
+        dtype = self.dcn.weight.dtype
+        x = self.dcn(x.to(dtype), offset.to(dtype), modulation.sigmoid().to(dtype))
         x = self.relu(self.dcn_norm(x))
         x_up = self.relu(self.up_norm(self.up_sample(x)))
         return x, x_up
