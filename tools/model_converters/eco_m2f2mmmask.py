@@ -10,7 +10,6 @@ With ``--config`` the result is checked against the model that config builds (mi
 shape mismatches are reported).
 """
 import argparse
-import os
 import os.path as osp
 import pickle
 import sys
@@ -19,7 +18,7 @@ import numpy as np
 import torch
 
 from mmmask.models.converters import ConversionError, convert_eco_m2f, unwrap_state_dict
-from mmmask.models.converters.common import check_complete
+from mmmask.models.converters.common import check_complete, save_converted
 
 
 def load_official(path: str) -> dict:
@@ -53,11 +52,7 @@ def main() -> int:
     except ConversionError as e:
         print(f'eco_m2f2mmmask: {e}', file=sys.stderr)
         return 2
-    os.makedirs(osp.dirname(osp.abspath(args.dst)), exist_ok=True)
-    torch.save({'state_dict': converted,
-                'meta': {'converted_from': osp.basename(args.src), 'converter': 'eco_m2f2mmmask'}},
-               args.dst)
-    print(f'wrote {len(converted)} tensors to {args.dst}')
+    save_converted(converted, args.dst, args.src, 'eco_m2f2mmmask')
     return 0
 
 

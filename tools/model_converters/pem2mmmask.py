@@ -11,14 +11,13 @@ result is checked against the model that config builds: missing or unexpected ke
 mismatches are reported and nothing is written (exit status 2).
 """
 import argparse
-import os
 import os.path as osp
 import sys
 
 import torch
 
 from mmmask.models.converters import ConversionError, unwrap_state_dict
-from mmmask.models.converters.common import check_complete
+from mmmask.models.converters.common import check_complete, save_converted
 from mmmask.models.converters.pem import convert_pem
 
 PREFIX = dict(semantic='decode_head.', panoptic='panoptic_head.')
@@ -48,11 +47,7 @@ def main() -> int:
     except ConversionError as e:
         print(f'pem2mmmask: {e}', file=sys.stderr)
         return 2
-    os.makedirs(osp.dirname(osp.abspath(args.dst)), exist_ok=True)
-    torch.save({'state_dict': converted,
-                'meta': {'converted_from': osp.basename(args.src), 'converter': 'pem2mmmask',
-                         'task': args.task}}, args.dst)
-    print(f'wrote {len(converted)} tensors to {args.dst}')
+    save_converted(converted, args.dst, args.src, 'pem2mmmask', task=args.task)
     return 0
 
 

@@ -10,15 +10,13 @@ segmentation checkpoint (``iter_160000.pth``, under ``state_dict``). DST gets ``
 is checked against a freshly built backbone: missing keys and shape mismatches are reported.
 """
 import argparse
-import os
-import os.path as osp
 import sys
 
 import torch
 
 from mmmask.models.backbones import PPMA
 from mmmask.models.converters import ConversionError, convert_ppma, unwrap_state_dict
-from mmmask.models.converters.common import check_complete
+from mmmask.models.converters.common import check_complete, save_converted
 
 
 def main() -> int:
@@ -45,11 +43,7 @@ def main() -> int:
     except ConversionError as e:
         print(f'ppma2mmmask: {e}', file=sys.stderr)
         return 2
-    os.makedirs(osp.dirname(osp.abspath(args.dst)), exist_ok=True)
-    torch.save({'state_dict': converted,
-                'meta': {'converted_from': osp.basename(args.src), 'converter': 'ppma2mmmask'}},
-               args.dst)
-    print(f'wrote {len(converted)} tensors to {args.dst}')
+    save_converted(converted, args.dst, args.src, 'ppma2mmmask')
     return 0
 
 

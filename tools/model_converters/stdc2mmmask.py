@@ -13,15 +13,13 @@ checkpoint; ``--arch`` checks it against the published variant instead (base 64)
 extra keys and shape mismatches are reported and nothing is written (exit status 2).
 """
 import argparse
-import os
-import os.path as osp
 import sys
 
 import torch
 
 from mmmask.models.backbones import STDCNetS4
 from mmmask.models.converters import ConversionError, convert_stdc, stdc_arch_of, unwrap_state_dict
-from mmmask.models.converters.common import check_complete
+from mmmask.models.converters.common import check_complete, save_converted
 
 
 def main() -> int:
@@ -55,13 +53,9 @@ def main() -> int:
     except ConversionError as e:
         print(f'stdc2mmmask: {e}', file=sys.stderr)
         return 2
-    os.makedirs(osp.dirname(osp.abspath(args.dst)), exist_ok=True)
-    torch.save({'state_dict': {'backbone.' + k: v for k, v in converted.items()},
-                'meta': {'converted_from': osp.basename(args.src), 'converter': 'stdc2mmmask',
-                         'arch': arch}},
-               args.dst)
-    print(f'wrote {len(converted)} tensors to {args.dst} (STDC base={arch["base"]}, '
-          f'layers={arch["layers"]})')
+    save_converted({'backbone.' + k: v for k, v in converted.items()}, args.dst, args.src,
+                   'stdc2mmmask', arch=arch)
+    print(f'STDC base={arch["base"]}, layers={arch["layers"]}')
     return 0
 
 

@@ -60,3 +60,17 @@ def check_complete(converted: Dict[str, Tensor], expected: Dict[str, Tensor], wh
             msg.append('shape mismatch: ' + ', '.join(
                 f'{k} {tuple(converted[k].shape)} vs {tuple(expected[k].shape)}' for k in bad[:10]))
         raise ConversionError('; '.join(msg))
+
+
+def save_converted(state_dict: Dict[str, Tensor], dst: str, src: str, converter: str,
+                   **meta) -> None:
+    """Write ``{'state_dict': ..., 'meta': ...}`` (loadable as ``load_from`` or ``init_cfg``
+    Pretrained) to ``dst``, creating its folder, and say so."""
+    import os
+    import os.path as osp
+
+    import torch
+    os.makedirs(osp.dirname(osp.abspath(dst)), exist_ok=True)
+    torch.save({'state_dict': dict(state_dict),
+                'meta': dict(converted_from=osp.basename(src), converter=converter, **meta)}, dst)
+    print(f'wrote {len(state_dict)} tensors to {dst}')
