@@ -211,7 +211,7 @@ def test_converter_cli_full_stdc_checkpoint(tmp_path, monkeypatch, arch):
     assert any(k.startswith('backbone.stages.') for k in out)
     assert sum(k.startswith('decode_head.') for k in out) == 305
     # the same checkpoint against a config with another head width fails loudly, writes nothing
-    bad = osp.join(REPO, 'configs', 'pem', 'pem_r18-toy_1xb8-2k_toy-seg-64x64.py')
+    bad = osp.join(REPO, 'configs', 'pem', 'pem_r18-toy_1xb8-2k_toy-seg-128x128.py')
     monkeypatch.setattr(sys, 'argv', ['pem2mmmask', str(src), str(tmp_path / 'x.pth'),
                                       '--config', bad])
     assert pem2mmmask.main() == 2
