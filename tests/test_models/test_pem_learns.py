@@ -22,8 +22,9 @@ def final_metric(stdout: str, name: str) -> float:
 def test_toy_semantic_learns(workdir):
     """The toy recipe as documented: the toy "ImageNet" backbone (10 epochs of digit crops,
     ~2 min), then 1,000 of the PEM config's 2,000 iterations. Separating sky from ground alone
-    scores ~16.7 mIoU on these scenes and a constant prediction ~4: passing 24 needs digits named.
-    In our run: 21.2 mIoU at 500 iterations and 32.7 at 1,000 (every digit 7-38 IoU)."""
+    scores ~16.7 mIoU on these scenes and a constant prediction ~4; from scratch PEM never passed
+    19 in 2,000 iterations, so passing 22 needs digits named. Our runs: 26.6 at 1,000 iterations
+    with this seed (backbone 76.6 % top-1), 32.7 in an unseeded run (backbone 83.4 %)."""
     pre = osp.join(workdir, 'pre')
     run_tool(['train.py', osp.join(REPO, 'configs', 'quickstart',
                                    'resnet18-c32_1xb32-10e_toy-cls-64x64.py'),
@@ -40,7 +41,7 @@ def test_toy_semantic_learns(workdir):
                      'val_dataloader.num_workers=0', 'val_dataloader.persistent_workers=False'],
                     cwd=workdir, env=ENV, timeout=3000)
     miou = final_metric(proc.stdout, 'mIoU')
-    assert miou > 24.0, f'mIoU after 1,000 iterations: {miou}'
+    assert miou > 22.0, f'mIoU after 1,000 iterations: {miou}'
 
 
 @pytest.mark.slow
