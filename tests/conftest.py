@@ -1,4 +1,5 @@
 import os
+import re
 import os.path as osp
 import subprocess
 import sys
@@ -34,6 +35,14 @@ def run_tool(args: List[str], cwd: str, env: Optional[dict] = None, timeout: int
         raise AssertionError(f'{" ".join(cmd)} failed ({proc.returncode}):\n'
                              f'{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}')
     return proc
+
+
+
+def final_metric(stdout: str, name: str) -> float:
+    """The value of ``name`` on the ``Final validation metrics:`` line that tools/train.py prints."""
+    match = re.search(rf'Final validation metrics: .*\b{re.escape(name)}=([0-9.]+)', stdout)
+    assert match, stdout[-3000:]
+    return float(match.group(1))
 
 
 @pytest.fixture

@@ -5,7 +5,8 @@
 # scratch, their sparse per-segment class loss takes far longer than a CPU budget to name digits.
 #   python tools/train.py configs/quickstart/resnet18-c32_1xb32-10e_toy-cls-64x64.py
 # writes work_dirs/resnet18-c32_1xb32-10e_toy-cls-64x64/epoch_10.pth (~83% top-1, ~2 min on CPU).
-_base_ = ['../_base_/datasets/toy_cls.py', '../_base_/cls_runtime.py']
+_base_ = ['../_base_/datasets/toy_cls.py', '../_base_/cls_runtime.py',
+           '../_base_/schedules/toy_cls_30e.py']
 data_preprocessor = dict(
     num_classes=10, mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], to_rgb=True)
 model = dict(
@@ -29,18 +30,4 @@ test_pipeline = [
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader
-optim_wrapper = dict(optimizer=dict(type='AdamW', lr=2e-3, weight_decay=0.05))
-param_scheduler = [
-    dict(type='LinearLR', start_factor=0.1, by_epoch=True, end=1, convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', eta_min=1e-5, by_epoch=True, begin=1)
-]
-train_cfg = dict(by_epoch=True, max_epochs=10, val_interval=5)
-val_cfg = dict()
-test_cfg = dict()
-default_hooks = dict(
-    timer=dict(type='IterTimerHook'),
-    logger=dict(type='LoggerHook', interval=20),
-    param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', interval=10, max_keep_ckpts=1),
-    sampler_seed=dict(type='DistSamplerSeedHook'),
-    visualization=dict(type='VisualizationHook', enable=False))
+train_cfg = dict(max_epochs=10)

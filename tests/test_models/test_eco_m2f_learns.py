@@ -3,11 +3,10 @@
 import importlib.util
 import json
 import os.path as osp
-import re
 
 import pytest
 
-from conftest import REPO, run_tool
+from conftest import REPO, final_metric, run_tool
 
 CFG_A = osp.join(REPO, 'configs', 'eco_m2f', 'eco-m2f_r18-c32_1xb4-2k_toy-panoptic-64x64.py')
 CFG_C = osp.join(REPO, 'configs', 'eco_m2f',
@@ -20,11 +19,6 @@ FAST = ['train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=F
 STEP_A_ITERS = 600
 NUM_DERIVED = 24
 
-
-def final_metric(stdout: str, name: str) -> float:
-    match = re.search(rf'Final validation metrics: .*\b{name}=([0-9.]+)', stdout)
-    assert match, stdout[-3000:]
-    return float(match.group(1))
 
 
 def load_benchmark_tool():

@@ -1,21 +1,15 @@
 """PEM learns on the built-in toy data (CPU): semantic (mmseg) and panoptic (mmdet) toy configs."""
 import os.path as osp
-import re
 
 import pytest
 
-from conftest import REPO, run_tool
+from conftest import REPO, final_metric, run_tool
 
 CFG = osp.join(REPO, 'configs', 'pem')
 PAN_ITERS = 600
 #: one thread per training process: on 2 shared cores, two 2-thread processes thrash
 ENV = dict(OMP_NUM_THREADS='1')
 
-
-def final_metric(stdout: str, name: str) -> float:
-    match = re.search(rf'Final validation metrics: .*\b{re.escape(name)}=([0-9.]+)', stdout)
-    assert match, stdout[-3000:]
-    return float(match.group(1))
 
 
 @pytest.mark.slow

@@ -1,18 +1,12 @@
 """PPMA learns: the toy segmentation config, shortened, beats the chance level clearly (CPU)."""
 import os.path as osp
-import re
 
 import pytest
 
-from conftest import REPO, run_tool
+from conftest import REPO, final_metric, run_tool
 
 TOY_SEG = osp.join(REPO, 'configs', 'ppma', 'upernet_ppma-toy_1xb8-2k_toy-seg-64x64.py')
 
-
-def final_metric(stdout: str, name: str) -> float:
-    match = re.search(rf'Final validation metrics: .*\b{name}=([0-9.]+)', stdout)
-    assert match, stdout[-3000:]
-    return float(match.group(1))
 
 
 @pytest.mark.slow

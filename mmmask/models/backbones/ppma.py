@@ -14,7 +14,6 @@ Everything inside the stages is channels-last ``(B, H, W, C)``, as in the offici
 numerics follow it (exact GELU, LayerNorm eps 1e-6 inside blocks and 1e-5 on outputs, keys scaled
 by d^-½ before the rotary embedding, 1-D RoPE over the raster index with interleaved pairs).
 """
-import math
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -26,6 +25,7 @@ from mmengine.model.weight_init import trunc_normal_
 from torch import Tensor, nn
 
 from ...registry import MODELS
+from .base import FrozenStagesMixin
 from ..layers.attention_bias import PolylinePathBias, PolylinePathDecay, biased_softmax
 
 
@@ -220,7 +220,7 @@ class PPMAStage(nn.Module):
 
 
 @MODELS.register_module()
-class PPMA(BaseModule):
+class PPMA(FrozenStagesMixin, BaseModule):
     """PPMA backbone (tiny/small/base as published), for classification, segmentation, detection.
 
     Args:
@@ -344,15 +344,6 @@ class PPMA(BaseModule):
             m.eval()
             for p in m.parameters():
                 p.requires_grad = False
-
-    def train(self, mode: bool = True) -> 'PPMA':
-        super().train(mode)
-        self._freeze_stages()
-        if mode and self.norm_eval:
-            for m in self.modules():
-                if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                    m.eval()
-        return self
 
     def _check_size(self, x: Tensor) -> Tensor:
         if self.size_divisor is None:

@@ -26,10 +26,11 @@ from mmseg.models.backbones import STDCNet
 from torch import Tensor, nn
 
 from ...registry import MODELS
+from .base import FrozenStagesMixin
 
 
 @MODELS.register_module()
-class STDCNetS4(STDCNet):
+class STDCNetS4(FrozenStagesMixin, STDCNet):
     """STDC1/STDC2 returning res2..res5 (strides 4/8/16/32), as the PEM backbone does.
 
     Channels of res2..res5 are ``base``, ``4·base``, ``8·base``, ``16·base`` (64/256/512/1024 for
@@ -114,15 +115,6 @@ class STDCNetS4(STDCNet):
                 m.eval()
                 for p in m.parameters():
                     p.requires_grad = False
-
-    def train(self, mode: bool = True) -> 'STDCNetS4':
-        super().train(mode)
-        self._freeze_stages()
-        if mode and self.norm_eval:
-            for m in self.modules():
-                if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                    m.eval()
-        return self
 
     def forward(self, x: Tensor) -> Tuple[Tensor, ...]:
         outs = []

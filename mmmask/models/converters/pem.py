@@ -6,6 +6,7 @@ import torch
 from torch import Tensor
 
 from .common import ConversionError, rename_keys
+from .stdc import convert_stdc
 
 #: ``sem_seg_head.{pixel_decoder,predictor}.*`` (prefix removed) → :class:`PEMHeadMixin` names.
 HEAD_RULES = [
@@ -86,8 +87,6 @@ def convert_pem(state_dict: Dict[str, Tensor], head_prefix: str = 'decode_head.'
         head_prefix: ``'decode_head.'`` for mmseg semantic models (:class:`PEMSegHead`),
             ``'panoptic_head.'`` for mmdet ``Mask2Former`` (:class:`PEMHead`).
     """
-    from .stdc import convert_stdc
-
     backbone = {k[len('backbone.'):]: v for k, v in state_dict.items()
                 if k.startswith('backbone.')}
     head = {k[len('sem_seg_head.'):]: v for k, v in state_dict.items()
