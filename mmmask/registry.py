@@ -63,10 +63,10 @@ WEIGHT_INITIALIZERS = Registry(
     'weight initializer', parent=MMENGINE_WEIGHT_INITIALIZERS, locations=['mmmask.models'])
 TASK_UTILS = Registry('task util', parent=MMENGINE_TASK_UTILS, locations=['mmmask.models'])
 
-# Evaluation and visualisation (no mmmask metrics/visualisers yet: their packages add
-# `locations=['mmmask.evaluation']` / `['mmmask.visualization']` when they land).
-METRICS = Registry('metric', parent=MMENGINE_METRICS)
-EVALUATOR = Registry('evaluator', parent=MMENGINE_EVALUATOR)
+# Evaluation and visualisation (no mmmask visualisers yet: their package adds
+# `locations=['mmmask.visualization']` when it lands).
+METRICS = Registry('metric', parent=MMENGINE_METRICS, locations=['mmmask.evaluation'])
+EVALUATOR = Registry('evaluator', parent=MMENGINE_EVALUATOR, locations=['mmmask.evaluation'])
 VISUALIZERS = Registry('visualizer', parent=MMENGINE_VISUALIZERS)
 VISBACKENDS = Registry('vis_backend', parent=MMENGINE_VISBACKENDS)
 

@@ -1,0 +1,8 @@
+"""Data transforms of the methods (registered in ``mmmask.registry.TRANSFORMS``)."""
+from .point_sampling import (CoarsenSegMap, PackPointInputs, SampleSegmentPoints,
+                             SegRandomResizedCrop, SegRandomRotate)
+
+__all__ = [
+    'SegRandomResizedCrop', 'SegRandomRotate', 'CoarsenSegMap', 'SampleSegmentPoints',
+    'PackPointInputs'
+]

@@ -1,0 +1,4 @@
+"""Metrics of the methods."""
+from .point_accuracy import PointAccuracy
+
+__all__ = ['PointAccuracy']
