@@ -28,7 +28,7 @@ def _strip_pretrained(cfg):
     """Remove every init_cfg/pretrained that would fetch weights (configs point at real files)."""
     if isinstance(cfg, dict):
         for key in list(cfg):
-            if key == 'pretrained':
+            if key == 'pretrained' or (key.endswith('_checkpoint') and isinstance(cfg[key], str)):
                 cfg[key] = None
             elif key == 'init_cfg' and isinstance(cfg[key], dict) and \
                     cfg[key].get('type') == 'Pretrained':

@@ -1,8 +1,11 @@
 """Evaluate a checkpoint with a config's test dataloader and evaluator.
 
-    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out FILE.pkl] [--show-dir DIR]
+    python tools/test.py CONFIG [CHECKPOINT] [--work-dir DIR] [--out FILE.pkl] [--show-dir DIR]
                                            [--device auto|cpu|cuda] [--cfg-options k=v ...]
                                            [--launcher none|pytorch|slurm|mpi]
+
+CHECKPOINT may be left out only when the config's model loads its own weights (e.g. ViT-P fusion's
+``segmentor_checkpoint``/``classifier_checkpoint``).
 """
 import argparse
 import os
@@ -18,10 +21,16 @@ from mmmask.utils.checks import (SetupError, check_checkpoints, check_data_roots
                                  friendly_build_errors, require_mmcv_ops)
 
 
+def _model_loads_itself(model_cfg) -> bool:
+    """True when the model config names the checkpoints it loads (``*_checkpoint`` keys)."""
+    return any(k.endswith('_checkpoint') and v for k, v in model_cfg.items())
+
+
 def parse_args():
     parser = argparse.ArgumentParser(description='Test (and evaluate) a model')
     parser.add_argument('config', help='test config file path')
-    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('checkpoint', nargs='?', default=None,
+                        help='checkpoint file (optional when the model loads its own weights)')
     parser.add_argument('--work-dir', help='the directory to save the evaluation metrics')
     parser.add_argument('--out', help='dump the raw predictions to this pickle file')
     parser.add_argument('--show-dir', help='save painted predictions into this folder (under '
@@ -51,7 +60,11 @@ def main() -> int:
         elif cfg.get('work_dir', None) is None:
             cfg.work_dir = osp.join('./work_dirs',
                                     osp.splitext(osp.basename(args.config))[0])
-        if not osp.isfile(args.checkpoint) and '://' not in args.checkpoint:
+        if args.checkpoint is None:
+            if not _model_loads_itself(cfg.model):
+                raise SetupError('give a CHECKPOINT: this model does not load its own weights '
+                                 '(no *_checkpoint in its config)')
+        elif not osp.isfile(args.checkpoint) and '://' not in args.checkpoint:
             raise SetupError(f'checkpoint {args.checkpoint} does not exist')
         cfg.load_from = args.checkpoint
         if args.show_dir:

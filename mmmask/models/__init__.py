@@ -2,3 +2,5 @@
 from .backbones import *  # noqa: F401,F403
 from .heads import *  # noqa: F401,F403
 from .layers import *  # noqa: F401,F403
+from .classifiers import *  # noqa: F401,F403
+from .segmentors import *  # noqa: F401,F403

@@ -73,14 +73,22 @@ def check_data_roots(cfg) -> None:
 
 
 def _pretrained_paths(node, where: str = 'model') -> Iterator[tuple]:
+    """Local weight files a model config loads: ``init_cfg=Pretrained`` files, and ``X_checkpoint``
+    keys (whose sub-model ``X`` then takes its weights from there, not from its own init_cfg)."""
     if isinstance(node, dict):
         init = node.get('init_cfg')
         inits = init if isinstance(init, list) else [init]
         for item in inits:
             if isinstance(item, dict) and item.get('type') == 'Pretrained' and item.get('checkpoint'):
                 yield f'{where}.init_cfg', item['checkpoint']
+        loaded = {k[:-len('_checkpoint')] for k, v in node.items()
+                  if k.endswith('_checkpoint') and isinstance(v, str) and v}
         for key, value in node.items():
-            if key != 'init_cfg':
+            if key in loaded:
+                continue
+            if key.endswith('_checkpoint') and isinstance(value, str) and value:
+                yield f'{where}.{key}', value
+            elif key != 'init_cfg':
                 yield from _pretrained_paths(value, f'{where}.{key}')
     elif isinstance(node, (list, tuple)):
         for i, value in enumerate(node):

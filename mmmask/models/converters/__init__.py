@@ -7,3 +7,6 @@ __all__ = ['ConversionError', 'unwrap_state_dict', 'convert_ppma', 'convert_stdc
 from .eco_m2f import convert_eco_m2f, convert_eco_m2f_pixel_decoder
 
 __all__ += ['convert_eco_m2f', 'convert_eco_m2f_pixel_decoder']
+from .vitp import convert_vitp, vitp_arch_of
+
+__all__ += ['convert_vitp', 'vitp_arch_of']

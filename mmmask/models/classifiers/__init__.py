@@ -1,0 +1,4 @@
+"""Whole models that are neither segmentors nor self-supervised algorithms."""
+from .vitp import ViTPEncoder, ViTPPointClassifier
+
+__all__ = ['ViTPEncoder', 'ViTPPointClassifier']
