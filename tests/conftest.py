@@ -49,3 +49,23 @@ def final_metric(stdout: str, name: str) -> float:
 def workdir(tmp_path):
     """A fresh working directory (toy data appears under its data/toy/ as links to the cache)."""
     return str(tmp_path)
+
+
+#: one thread per training process: on 2 shared cores, two 2-thread processes thrash
+ONE_THREAD = dict(OMP_NUM_THREADS='1')
+#: cfg-options that keep a training run in one process (no dataloader workers)
+NO_WORKERS = ['train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False',
+              'val_dataloader.num_workers=0', 'val_dataloader.persistent_workers=False']
+
+
+@pytest.fixture(scope='session')
+def toy_resnet18(tmp_path_factory) -> str:
+    """The toy "ImageNet" ResNet-18-c32 (configs/quickstart/resnet18-c32_1xb32-10e_toy-cls-64x64.py,
+    seed 0, ~2 min), trained once per session for the slow tests whose models start from it.
+    Returns its checkpoint path."""
+    work = str(tmp_path_factory.mktemp('toy_resnet18'))
+    run_tool(['train.py', osp.join(REPO, 'configs', 'quickstart',
+                                   'resnet18-c32_1xb32-10e_toy-cls-64x64.py'),
+              '--work-dir', osp.join(work, 'pre'), '--cfg-options', 'randomness.seed=0']
+             + NO_WORKERS, cwd=work, env=ONE_THREAD, timeout=1800)
+    return osp.join(work, 'pre', 'epoch_10.pth')
