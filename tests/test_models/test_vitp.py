@@ -289,3 +289,27 @@ def test_segmentor_chunks_points_and_maps_labels():
     torch.testing.assert_close(model.point_logits(inputs, masks, metas), logits.flip(-1))
     with pytest.raises(ValueError, match='alpha'):
         build_toy_fusion(alpha=1.5)
+
+
+def test_panoptic_segmentor_alpha0_is_stage1():
+    from mmdet.structures import DetDataSample
+    cfg = Config.fromfile(osp.join(REPO, 'configs', 'vitp', 'vitp_pem-r18-toy_toy-panoptic-64x64.py'))
+    init_default_scope(cfg.default_scope)
+    model_cfg = copy.deepcopy(cfg.model)
+    model_cfg.update(dict(detector_checkpoint=None, classifier_checkpoint=None, alpha=0.0))
+    model_cfg['classifier']['encoder']['stem']['init_cfg'] = None
+    torch.manual_seed(0)
+    model = MODELS.build(model_cfg)
+    model.init_weights()
+    model.eval()
+    meta = dict(img_shape=(64, 48), ori_shape=(64, 48), scale_factor=(1.0, 1.0))
+    data = model.data_preprocessor(dict(
+        inputs=[torch.randint(0, 255, (3, 64, 48), dtype=torch.uint8)],
+        data_samples=[DetDataSample(metainfo=meta)]), training=False)
+    with torch.no_grad():
+        fused = model(**copy.deepcopy(data), mode='predict')[0].pred_panoptic_seg.sem_seg
+        stage1 = model.detector(**copy.deepcopy(data), mode='predict')[0].pred_panoptic_seg.sem_seg
+        assert torch.equal(fused, stage1)
+        model.alpha = 0.4
+        out = model(**copy.deepcopy(data), mode='predict')[0]
+    assert out.pred_panoptic_seg.sem_seg.shape == stage1.shape

@@ -60,12 +60,19 @@ def _preprocessor_stats(pre: nn.Module) -> Tuple[torch.Tensor, torch.Tensor, boo
 class ViTPFusionMixin:
     """Builds/loads/freezes the two stages and computes fused class logits per query."""
 
-    def _init_vitp(self, stage1: nn.Module, classifier: dict, stage1_checkpoint: Optional[str],
+    def _init_vitp(self, stage1: dict, classifier: dict, stage1_checkpoint: Optional[str],
                    classifier_checkpoint: Optional[str], alpha: float,
                    classifier_size: Sequence[int], pad_seed: int,
-                   label_map: Optional[Sequence[int]]) -> None:
+                   label_map: Optional[Sequence[int]], data_preprocessor: Optional[dict],
+                   init_cfg: Optional[dict]) -> None:
+        """Shared constructor: the stage-1 model's data preprocessor unless one is given."""
+        stage1 = dict(stage1)
+        if data_preprocessor is None:
+            data_preprocessor = stage1.get('data_preprocessor')
+        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         if not 0.0 <= alpha <= 1.0:
             raise ValueError(f'alpha must be in [0, 1] (paper: 0.4), got {alpha}')
+        setattr(self, self._stage1_attr, MODELS.build(stage1))
         self.classifier = MODELS.build(classifier)
         self.stage1_checkpoint = stage1_checkpoint
         self.classifier_checkpoint = classifier_checkpoint
@@ -74,24 +81,21 @@ class ViTPFusionMixin:
         self.pad_seed = pad_seed
         self.label_map = None if label_map is None else [int(i) for i in label_map]
         self._load_stages()
-        for module in (stage1, self.classifier):
+        for module in (getattr(self, self._stage1_attr), self.classifier):
             module.requires_grad_(False)
             module.eval()
 
-    def _load_stages(self) -> None:
+    def _load_stages(self, init_missing: bool = False) -> None:
         for module, path in ((getattr(self, self._stage1_attr), self.stage1_checkpoint),
                              (self.classifier, self.classifier_checkpoint)):
             if path:
                 load_checkpoint(module, path, map_location='cpu', strict=False)
+            elif init_missing:
+                module.init_weights()
 
     def init_weights(self) -> None:
         """Each stage loads its checkpoint, or initialises itself when it has none."""
-        for module, path in ((getattr(self, self._stage1_attr), self.stage1_checkpoint),
-                             (self.classifier, self.classifier_checkpoint)):
-            if path:
-                load_checkpoint(module, path, map_location='cpu', strict=False)
-            else:
-                module.init_weights()
+        self._load_stages(init_missing=True)
 
     def train(self, mode: bool = True):
         """Both stages stay in eval mode: ViT-P trains them separately."""
@@ -189,16 +193,11 @@ class ViTPSegmentor(ViTPFusionMixin, BaseSegmentor):
                  label_map: Optional[Sequence[int]] = None,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
-        segmentor = dict(segmentor)
-        if data_preprocessor is None:
-            data_preprocessor = segmentor.get('data_preprocessor')
-        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
-        self.segmentor = MODELS.build(segmentor)
+        self._init_vitp(segmentor, classifier, segmentor_checkpoint, classifier_checkpoint,
+                        alpha, classifier_size, pad_seed, label_map, data_preprocessor, init_cfg)
         if getattr(self.segmentor, 'test_cfg', None) and \
                 self.segmentor.test_cfg.get('mode', 'whole') != 'whole':
             raise ValueError("ViTPSegmentor supports the stage-1 test_cfg mode='whole' only")
-        self._init_vitp(self.segmentor, classifier, segmentor_checkpoint, classifier_checkpoint,
-                        alpha, classifier_size, pad_seed, label_map)
 
     def extract_feat(self, inputs: torch.Tensor):
         return self.segmentor.extract_feat(inputs)
@@ -246,13 +245,8 @@ class ViTPPanopticSegmentor(ViTPFusionMixin, BaseDetector):
                  label_map: Optional[Sequence[int]] = None,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
-        detector = dict(detector)
-        if data_preprocessor is None:
-            data_preprocessor = detector.get('data_preprocessor')
-        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
-        self.detector = MODELS.build(detector)
-        self._init_vitp(self.detector, classifier, detector_checkpoint, classifier_checkpoint,
-                        alpha, classifier_size, pad_seed, label_map)
+        self._init_vitp(detector, classifier, detector_checkpoint, classifier_checkpoint,
+                        alpha, classifier_size, pad_seed, label_map, data_preprocessor, init_cfg)
 
     def extract_feat(self, batch_inputs: torch.Tensor):
         return self.detector.extract_feat(batch_inputs)
