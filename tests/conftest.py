@@ -45,6 +45,13 @@ def final_metric(stdout: str, name: str) -> float:
     return float(match.group(1))
 
 
+def printed_test_metric(stdout: str, name: str) -> float:
+    """The value of ``name`` on the ``Test metrics:`` line that tools/test.py prints."""
+    match = re.search(rf'Test metrics: .*\b{re.escape(name)}=([0-9.]+)', stdout)
+    assert match, stdout[-3000:]
+    return float(match.group(1))
+
+
 @pytest.fixture
 def workdir(tmp_path):
     """A fresh working directory (toy data appears under its data/toy/ as links to the cache)."""

@@ -9,12 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import REPO, run_tool
+from conftest import ONE_THREAD, REPO, run_tool
 
 from mmmask.models.backbones.ppma import PolylinePathAttention, raster_rope
 
-#: one thread: several OpenMP threads on a busy machine can be far slower than one.
-ONE_THREAD = dict(OMP_NUM_THREADS='1')
 VIS = 'visualization/vis_ppma_mask.py'
 
 

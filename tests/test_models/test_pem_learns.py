@@ -3,12 +3,10 @@ import os.path as osp
 
 import pytest
 
-from conftest import REPO, final_metric, run_tool
+from conftest import NO_WORKERS, ONE_THREAD, REPO, final_metric, run_tool
 
 CFG = osp.join(REPO, 'configs', 'pem')
 PAN_ITERS = 600
-#: one thread per training process: on 2 shared cores, two 2-thread processes thrash
-ENV = dict(OMP_NUM_THREADS='1')
 
 
 
@@ -23,10 +21,8 @@ def test_toy_semantic_learns(workdir, toy_resnet18):
                      '--work-dir', osp.join(workdir, 'sem'), '--cfg-options',
                      f'model.backbone.init_cfg.checkpoint={toy_resnet18}',
                      'train_cfg.max_iters=1000', 'train_cfg.val_interval=1000',
-                     'default_hooks.checkpoint.interval=1000', 'randomness.seed=0',
-                     'train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False',
-                     'val_dataloader.num_workers=0', 'val_dataloader.persistent_workers=False'],
-                    cwd=workdir, env=ENV, timeout=3000)
+                     'default_hooks.checkpoint.interval=1000', 'randomness.seed=0']
+                    + NO_WORKERS, cwd=workdir, env=ONE_THREAD, timeout=3000)
     miou = final_metric(proc.stdout, 'mIoU')
     assert miou > 22.0, f'mIoU after 1,000 iterations: {miou}'
 
@@ -42,10 +38,8 @@ def test_toy_panoptic_learns(workdir):
                      f'train_cfg.max_iters={PAN_ITERS}', f'train_cfg.val_interval={PAN_ITERS}',
                      f'param_scheduler.1.end={PAN_ITERS}',
                      f'default_hooks.checkpoint.interval={PAN_ITERS}', 'randomness.seed=0',
-                     'train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False',
-                     'val_dataloader.num_workers=0', 'val_dataloader.persistent_workers=False',
-                     'val_dataloader.dataset.indices=40'],
-                    cwd=workdir, env=ENV, timeout=3000)
+                     'val_dataloader.dataset.indices=40'] + NO_WORKERS,
+                    cwd=workdir, env=ONE_THREAD, timeout=3000)
     pq = final_metric(proc.stdout, 'coco_panoptic/PQ')
     pq_st = final_metric(proc.stdout, 'coco_panoptic/PQ_st')
     assert pq_st > 80.0 and pq > 12.0, f'PQ {pq}, stuff PQ {pq_st}'

@@ -1,22 +1,14 @@
 """ViT-P on the built-in toy data (CPU): the point classifier learns, and fusing it with a
 deliberately weak stage-1 model (PEM after 300 of its 2,000 toy iterations) raises the mIoU."""
 import os.path as osp
-import re
 
 import pytest
 
-from conftest import NO_WORKERS, ONE_THREAD, REPO, final_metric, run_tool
+from conftest import NO_WORKERS, ONE_THREAD, REPO, final_metric, printed_test_metric, run_tool
 
 CFG = osp.join(REPO, 'configs', 'vitp')
 STAGE1_ITERS = 300
 TEST = ['test_dataloader.num_workers=0', 'test_dataloader.persistent_workers=False']
-
-
-def printed_test_metric(stdout: str, name: str) -> float:
-    """The value of ``name`` on the ``Test metrics:`` line that tools/test.py prints."""
-    match = re.search(rf'Test metrics: .*\b{re.escape(name)}=([0-9.]+)', stdout)
-    assert match, stdout[-3000:]
-    return float(match.group(1))
 
 
 @pytest.mark.slow

@@ -12,7 +12,6 @@ The transforms here work on mmseg-style results (``img`` HxWx3 uint8, ``gt_seg_m
 pipelines are reproducible. The geometric transforms do not move ``gt_bboxes``; box supervision
 from given boxes is meant for pipelines without them (as the official Objects365 set).
 """
-import math
 from numbers import Number
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
@@ -78,28 +77,15 @@ class SegRandomResizedCrop(BaseTransform):
         self.ratio = (float(ratio[0]), float(ratio[1]))
         self.interpolation = _check_interpolation(interpolation)
         self.max_attempts = int(max_attempts)
+        from mmpretrain.datasets.transforms import RandomResizedCrop
+        self._sampler = RandomResizedCrop(
+            scale=self.size[::-1], crop_ratio_range=self.scale, aspect_ratio_range=self.ratio,
+            max_attempts=self.max_attempts)
 
     def get_params(self, height: int, width: int) -> Tuple[int, int, int, int]:
-        """Crop ``(top, left, h, w)`` of a ``height`` x ``width`` image (torchvision's rule)."""
-        area = height * width
-        log_ratio = (math.log(self.ratio[0]), math.log(self.ratio[1]))
-        for _ in range(self.max_attempts):
-            target_area = area * np.random.uniform(*self.scale)
-            aspect = math.exp(np.random.uniform(*log_ratio))
-            w = int(round(math.sqrt(target_area * aspect)))
-            h = int(round(math.sqrt(target_area / aspect)))
-            if 0 < w <= width and 0 < h <= height:
-                top = int(np.random.randint(0, height - h + 1))
-                left = int(np.random.randint(0, width - w + 1))
-                return top, left, h, w
-        in_ratio = width / height  # fallback: central crop
-        if in_ratio < self.ratio[0]:
-            w, h = width, int(round(width / self.ratio[0]))
-        elif in_ratio > self.ratio[1]:
-            h, w = height, int(round(height * self.ratio[1]))
-        else:
-            h, w = height, width
-        return (height - h) // 2, (width - w) // 2, h, w
+        """Crop ``(top, left, h, w)`` of a ``height`` x ``width`` image: torchvision's rule, as
+        implemented by mmpretrain's ``RandomResizedCrop.rand_crop_params``."""
+        return self._sampler.rand_crop_params(np.broadcast_to(np.uint8(0), (height, width)))
 
     def transform(self, results: dict) -> dict:
         """Crop and resize ``img`` and the segmentation maps with one set of parameters."""
