@@ -4,3 +4,5 @@ from .heads import *  # noqa: F401,F403
 from .layers import *  # noqa: F401,F403
 from .classifiers import *  # noqa: F401,F403
 from .segmentors import *  # noqa: F401,F403
+from .losses import *  # noqa: F401,F403
+from .data_preprocessors import *  # noqa: F401,F403

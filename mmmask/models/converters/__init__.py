@@ -10,3 +10,6 @@ __all__ += ['convert_eco_m2f', 'convert_eco_m2f_pixel_decoder']
 from .vitp import convert_vitp, vitp_arch_of
 
 __all__ += ['convert_vitp', 'vitp_arch_of']
+from .kmax import convert_kmax, convert_kmax_pixel_decoder, convert_kmax_transformer_decoder
+
+__all__ += ['convert_kmax', 'convert_kmax_pixel_decoder', 'convert_kmax_transformer_decoder']

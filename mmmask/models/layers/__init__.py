@@ -11,3 +11,14 @@ from .eco_m2f import (EarlyExitMSDeformAttnPixelDecoder, ExitGate, eco_gate_loss
                       eco_gate_targets)
 
 __all__ += ['ExitGate', 'EarlyExitMSDeformAttnPixelDecoder', 'eco_gate_loss', 'eco_gate_targets']
+from .kmax_pixel_decoder import (AxialAttention1d, AxialAttention2d, KMaXBlock,
+                                 KMaXPixelDecoder, RelativePositionalEncoding, ResizedFuse,
+                                 relative_distance_index)
+
+__all__ += ['AxialAttention1d', 'AxialAttention2d', 'KMaXBlock', 'KMaXPixelDecoder',
+            'RelativePositionalEncoding', 'ResizedFuse', 'relative_distance_index']
+from .kmax_transformer_decoder import (KMaXAuxSemanticHead, KMaXPredictor, KMaXTransformerDecoder,
+                                       KMaXTransformerLayer)
+
+__all__ += ['KMaXPredictor', 'KMaXTransformerLayer', 'KMaXTransformerDecoder',
+            'KMaXAuxSemanticHead']
