@@ -5,8 +5,12 @@ __all__ = ['build_toy_data']
 from .eco_m2f import LoadExitUtilities, load_exit_utilities
 
 __all__ += ['LoadExitUtilities', 'load_exit_utilities']
-from .transforms import (CoarsenSegMap, PackPointInputs, SampleSegmentPoints,
-                         SegRandomResizedCrop, SegRandomRotate)
+from .transforms import (CoarsenSegMap, LoadNormalAnnotation, PackDenseInputs, PackPointInputs,
+                         RandomFlipDense, SampleSegmentPoints, SegRandomResizedCrop,
+                         SegRandomRotate)
 
 __all__ += ['SegRandomResizedCrop', 'SegRandomRotate', 'CoarsenSegMap', 'SampleSegmentPoints',
-            'PackPointInputs']
+            'PackPointInputs', 'LoadNormalAnnotation', 'RandomFlipDense', 'PackDenseInputs']
+from .nyu import NYU40_CLASSES, NYU40_PALETTE, NYUv2MultiTaskDataset
+
+__all__ += ['NYUv2MultiTaskDataset', 'NYU40_CLASSES', 'NYU40_PALETTE']

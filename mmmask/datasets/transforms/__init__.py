@@ -6,3 +6,6 @@ __all__ = [
     'SegRandomResizedCrop', 'SegRandomRotate', 'CoarsenSegMap', 'SampleSegmentPoints',
     'PackPointInputs'
 ]
+from .dense import LoadNormalAnnotation, PackDenseInputs, RandomFlipDense
+
+__all__ += ['LoadNormalAnnotation', 'RandomFlipDense', 'PackDenseInputs']

@@ -2,3 +2,6 @@
 from .point_accuracy import PointAccuracy
 
 __all__ = ['PointAccuracy']
+from .normal_metric import SurfaceNormalMetric
+
+__all__ += ['SurfaceNormalMetric']
