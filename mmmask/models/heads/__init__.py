@@ -5,3 +5,7 @@ __all__ = ['PPMAClsHead', 'PEMHead', 'PEMSegHead']
 from .eco_m2f_head import ECOMask2Former, ECOMask2FormerHead
 
 __all__ += ['ECOMask2FormerHead', 'ECOMask2Former']
+from .polymax_head import (PolyMaXDepthHead, PolyMaXNormalHead, PolyMaXSemanticHead,
+                           cluster_mixture)
+
+__all__ += ['PolyMaXSemanticHead', 'PolyMaXDepthHead', 'PolyMaXNormalHead', 'cluster_mixture']

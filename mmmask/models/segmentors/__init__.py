@@ -1,4 +1,5 @@
-"""Segmentors that wrap upstream models: ViT-P two-stage fusion."""
+"""Segmentors: ViT-P two-stage fusion (wrapping upstream models) and PolyMaX multi-task."""
+from .polymax import PolyMaX
 from .vitp import (ViTPPanopticSegmentor, ViTPSegmentor, mask_argmax_points, vitp_fuse)
 
-__all__ = ['ViTPSegmentor', 'ViTPPanopticSegmentor', 'vitp_fuse', 'mask_argmax_points']
+__all__ = ['ViTPSegmentor', 'ViTPPanopticSegmentor', 'vitp_fuse', 'mask_argmax_points', 'PolyMaX']
