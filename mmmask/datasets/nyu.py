@@ -3,7 +3,7 @@
 Layout (the 795/654 labelled frames; the toy world ``data/toy/nyu`` has the same shape)::
 
     data/nyu/
-        images/{train,test}/<stem>.jpg        RGB frames (480x640)
+        images/{train,test}/<stem>.jpg        RGB frames (480x640; 425x560 in the NYUD-MT release)
         semantic40/{train,test}/<stem>.png    uint8 NYU-40 labels, 0 = unlabelled, k = class k-1
         annotations/{train,test}/<stem>.png   uint16 depth in millimetres, 0 = invalid
         normals/{train,test}/<stem>.png       RGB ``(n + 1) / 2 * 255`` of the camera-frame normal

@@ -1,5 +1,8 @@
-# NYUD-v2 multi-task (NYUD-MT: the 795 train / 654 test labelled frames, 480x640, with all three
-# labels), read by mmmask.NYUv2MultiTaskDataset:
+# NYUD-v2 multi-task (NYUD-MT: the 795 train / 654 test labelled frames with all three labels),
+# read by mmmask.NYUv2MultiTaskDataset. Convert the NYUD-MT release (MTI-Net/ATRC/InvPT) with
+#   python tools/dataset_converters/nyud_mt.py NYUD_MT/ -o data/nyu
+# Its frames are already NYU's 425x560 border crop, so the depth metric uses no further crop; for
+# full 480x640 frames set crop_type='nyu_crop' (the Eigen crop) in the DepthMetric below.
 #   data/nyu/images/{train,test}/<stem>.jpg
 #   data/nyu/semantic40/{train,test}/<stem>.png   uint8 NYU-40, 0 = unlabelled (reduce_zero_label)
 #   data/nyu/annotations/{train,test}/<stem>.png  uint16 depth in mm (0 = invalid)
@@ -8,7 +11,8 @@
 # [ASSUMPTION] Train augmentation = RandomFlipDense (negates normal x) + a 448x576 random crop
 # (a translation: it keeps the metric-depth / focal-length relation, unlike random scaling, which
 # is left out for depth and normals). The PolyMaX paper's exact NYU crop is not known to us; use
-# crop_size=(480, 640) (a no-op) to train on full frames instead. Test: full 480x640 frames, no aug.
+# crop_size=(480, 640) (a no-op) to train on full frames instead (on 425x560 NYUD-MT frames the
+# 448x576 crop is the full frame already). Test: full frames, no aug.
 # Upstream types carry their scope ('mmseg.LoadAnnotations', not mmcv's) so that the pipelines
 # and evaluators resolve the same under any default_scope.
 dataset_type = 'mmmask.NYUv2MultiTaskDataset'
@@ -67,7 +71,7 @@ val_dataloader = dict(
 test_dataloader = val_dataloader
 val_evaluator = [
     dict(type='mmseg.IoUMetric', iou_metrics=['mIoU']),
-    dict(type='mmseg.DepthMetric', min_depth_eval=1e-3, max_depth_eval=10.0, crop_type='nyu_crop'),
+    dict(type='mmseg.DepthMetric', min_depth_eval=1e-3, max_depth_eval=10.0, crop_type=None),
     dict(type='mmmask.SurfaceNormalMetric'),
 ]
 test_evaluator = val_evaluator
