@@ -11,25 +11,11 @@ shape mismatches are reported).
 """
 import argparse
 import os.path as osp
-import pickle
 import sys
 
-import numpy as np
-import torch
-
-from mmmask.models.converters import ConversionError, convert_eco_m2f, unwrap_state_dict
-from mmmask.models.converters.common import check_complete, save_converted
-
-
-def load_official(path: str) -> dict:
-    if path.endswith('.pkl'):
-        with open(path, 'rb') as f:
-            ckpt = pickle.load(f, encoding='latin1')
-    else:
-        ckpt = torch.load(path, map_location='cpu', weights_only=False)
-    state_dict = unwrap_state_dict(ckpt)
-    return {k: torch.from_numpy(v) if isinstance(v, np.ndarray) else v
-            for k, v in state_dict.items()}
+from mmmask.models.converters import ConversionError, convert_eco_m2f
+from mmmask.models.converters.common import (check_complete, load_official_checkpoint,
+                                             save_converted)
 
 
 def main() -> int:
@@ -39,7 +25,7 @@ def main() -> int:
     parser.add_argument('--config', help='verify the result against the model of this config')
     args = parser.parse_args()
     try:
-        converted = convert_eco_m2f(load_official(args.src))
+        converted = convert_eco_m2f(load_official_checkpoint(args.src))
         if args.config:
             from mmengine.config import Config
             from mmengine.registry import init_default_scope

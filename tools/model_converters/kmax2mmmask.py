@@ -14,28 +14,12 @@ result is checked against the model that config builds: missing or unexpected ke
 mismatches are reported and nothing is written (exit status 2).
 """
 import argparse
-import os.path as osp
-import pickle
 import sys
 
-import numpy as np
-import torch
-
-from mmmask.models.converters import ConversionError, unwrap_state_dict
-from mmmask.models.converters.common import check_complete, save_converted
+from mmmask.models.converters import ConversionError
+from mmmask.models.converters.common import (check_against_config, load_official_checkpoint,
+                                             save_converted)
 from mmmask.models.converters.kmax import convert_kmax
-
-
-def load_checkpoint(path: str) -> dict:
-    """A detectron2 ``.pth`` (torch) or ``.pkl`` (pickle; numpy arrays become tensors)."""
-    if path.endswith('.pkl'):
-        with open(path, 'rb') as f:
-            ckpt = pickle.load(f, encoding='latin1')
-    else:
-        ckpt = torch.load(path, map_location='cpu', weights_only=False)
-    state_dict = unwrap_state_dict(ckpt)
-    return {k: torch.from_numpy(np.ascontiguousarray(v)) if isinstance(v, np.ndarray) else v
-            for k, v in state_dict.items()}
 
 
 def main() -> int:
@@ -49,20 +33,13 @@ def main() -> int:
     parser.add_argument('--config', help='verify the result against the model of this config')
     args = parser.parse_args()
 
-    state_dict = load_checkpoint(args.src)
+    state_dict = load_official_checkpoint(args.src)
     try:
         converted = convert_kmax(state_dict, task=args.task,
                                  in_norm_to_backbone=args.in_norm_to_backbone,
                                  backbone=not args.no_backbone)
         if args.config:
-            from mmmask.apis import build_model_from_cfg, load_config
-            cfg = load_config(args.config, {'model.backbone.init_cfg': None})
-            reference = build_model_from_cfg(cfg).state_dict()
-            check_complete(converted, reference, osp.basename(args.config))
-            extra = sorted(set(converted) - set(reference))
-            if extra:
-                raise ConversionError(f'{len(extra)} converted key(s) are not in the model of '
-                                      f'{args.config}: {", ".join(extra[:10])}')
+            check_against_config(converted, args.config)
     except ConversionError as e:
         print(f'kmax2mmmask: {e}', file=sys.stderr)
         return 2

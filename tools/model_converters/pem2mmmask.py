@@ -11,13 +11,11 @@ result is checked against the model that config builds: missing or unexpected ke
 mismatches are reported and nothing is written (exit status 2).
 """
 import argparse
-import os.path as osp
 import sys
 
-import torch
-
-from mmmask.models.converters import ConversionError, unwrap_state_dict
-from mmmask.models.converters.common import check_complete, save_converted
+from mmmask.models.converters import ConversionError
+from mmmask.models.converters.common import (check_against_config, load_official_checkpoint,
+                                             save_converted)
 from mmmask.models.converters.pem import convert_pem
 
 PREFIX = dict(semantic='decode_head.', panoptic='panoptic_head.')
@@ -32,18 +30,11 @@ def main() -> int:
     parser.add_argument('--config', help='verify the result against the model of this config')
     args = parser.parse_args()
 
-    state_dict = unwrap_state_dict(torch.load(args.src, map_location='cpu', weights_only=False))
+    state_dict = load_official_checkpoint(args.src)
     try:
         converted = convert_pem(state_dict, head_prefix=PREFIX[args.task])
         if args.config:
-            from mmmask.apis import build_model_from_cfg, load_config
-            cfg = load_config(args.config, {'model.backbone.init_cfg': None})
-            reference = build_model_from_cfg(cfg).state_dict()
-            check_complete(converted, reference, osp.basename(args.config))
-            extra = sorted(set(converted) - set(reference))
-            if extra:
-                raise ConversionError(f'{len(extra)} converted key(s) are not in the model of '
-                                      f'{args.config}: {", ".join(extra[:10])}')
+            check_against_config(converted, args.config)
     except ConversionError as e:
         print(f'pem2mmmask: {e}', file=sys.stderr)
         return 2

@@ -74,3 +74,34 @@ def save_converted(state_dict: Dict[str, Tensor], dst: str, src: str, converter:
     torch.save({'state_dict': dict(state_dict),
                 'meta': dict(converted_from=osp.basename(src), converter=converter, **meta)}, dst)
     print(f'wrote {len(state_dict)} tensors to {dst}')
+
+
+def load_official_checkpoint(path: str) -> Dict[str, Tensor]:
+    """The tensor dict of an official checkpoint: a torch ``.pth`` or a detectron2 ``.pkl``
+    (pickled dict of numpy arrays, which become tensors)."""
+    import pickle
+
+    import numpy as np
+    import torch
+    if path.endswith('.pkl'):
+        with open(path, 'rb') as f:
+            ckpt = pickle.load(f, encoding='latin1')
+    else:
+        ckpt = torch.load(path, map_location='cpu', weights_only=False)
+    return {k: torch.from_numpy(np.ascontiguousarray(v)) if isinstance(v, np.ndarray) else v
+            for k, v in unwrap_state_dict(ckpt).items()}
+
+
+def check_against_config(converted: Dict[str, Tensor], config: str) -> None:
+    """Check converted keys and shapes against the model that ``config`` builds (its backbone's
+    pre-trained init disabled): missing, mismatched and extra keys raise :class:`ConversionError`."""
+    import os.path as osp
+
+    from mmmask.apis import build_model_from_cfg, load_config
+    cfg = load_config(config, {'model.backbone.init_cfg': None})
+    reference = build_model_from_cfg(cfg).state_dict()
+    check_complete(converted, reference, osp.basename(config))
+    extra = sorted(set(converted) - set(reference))
+    if extra:
+        raise ConversionError(f'{len(extra)} converted key(s) are not in the model of {config}: '
+                              f'{", ".join(extra[:10])}')

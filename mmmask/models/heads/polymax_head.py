@@ -72,6 +72,19 @@ class _KMaXTaskHead(BaseModule):
         """Final output first, then the per-layer outputs (all at stride 4)."""
         return [outputs] + list(outputs.get('aux_outputs', []))
 
+    def _deep_supervised_loss(self, outputs: Dict, gt: Tensor, name: str) -> Dict[str, Tensor]:
+        """``loss_fn(predict(output), gt)`` on the final output (``name``) and, weighted by
+        ``aux_loss_weight``, on every layer's output (``d{i}.name``), as kMaX's deep supervision."""
+        size = gt.shape[-2:]
+        losses = {}
+        for i, out in enumerate(self._layer_outputs(outputs)):
+            value = self.loss_fn(self.predict(out, size), gt.float())
+            if i == 0:
+                losses[name] = value
+            else:
+                losses[f'd{i - 1}.{name}'] = value * self.aux_loss_weight
+        return losses
+
 
 @MODELS.register_module()
 class PolyMaXSemanticHead(_KMaXTaskHead):
@@ -182,23 +195,15 @@ class PolyMaXDepthHead(_KMaXTaskHead):
         widths = z.softmax(dim=1)
         return self.min_depth + span * (widths.cumsum(dim=1) - widths / 2)
 
-    def depth_at(self, out: Dict, size) -> Tensor:
-        """(B, 1, H, W) depth of one (final or per-layer) decoder output, resized to ``size``."""
-        depth = cluster_mixture(out['pred_masks'], self.cluster_values(out['pred_logits']))
-        return self._resize(depth, size)
-
     def loss(self, outputs: Dict, gt_depth: Tensor) -> Dict[str, Tensor]:
-        """Loss on the final prediction and, weighted by ``aux_loss_weight``, on every layer's."""
-        size = gt_depth.shape[-2:]
-        losses = {}
-        for i, out in enumerate(self._layer_outputs(outputs)):
-            value = self.loss_fn(self.depth_at(out, size), gt_depth.float())
-            losses['loss_depth' if i == 0 else f'd{i - 1}.loss_depth'] = (
-                value if i == 0 else value * self.aux_loss_weight)
-        return losses
+        """Depth loss against (B, 1, H, W) metres (``<= 0`` invalid), deeply supervised."""
+        return self._deep_supervised_loss(outputs, gt_depth, 'loss_depth')
 
     def predict(self, outputs: Dict, size) -> Tensor:
-        return self.depth_at(outputs, size)
+        """(B, 1, H, W) depth of one (final or per-layer) decoder output, resized to ``size``."""
+        depth = cluster_mixture(outputs['pred_masks'],
+                                self.cluster_values(outputs['pred_logits']))
+        return self._resize(depth, size)
 
 
 @MODELS.register_module()
@@ -221,21 +226,13 @@ class PolyMaXNormalHead(_KMaXTaskHead):
         self.eps = eps
         self.loss_fn = MODELS.build(loss or dict(type='mmmask.NormalAngularLoss'))
 
-    def normal_at(self, out: Dict, size) -> Tensor:
-        """(B, 3, H, W) unit normals of one decoder output, resized to ``size``."""
-        values = F.normalize(out['pred_logits'].float(), dim=-1, eps=self.eps)
-        normal = cluster_mixture(out['pred_masks'], values)
-        normal = self._resize(F.normalize(normal, dim=1, eps=self.eps), size)
-        return F.normalize(normal, dim=1, eps=self.eps)
-
     def loss(self, outputs: Dict, gt_normal: Tensor) -> Dict[str, Tensor]:
-        size = gt_normal.shape[-2:]
-        losses = {}
-        for i, out in enumerate(self._layer_outputs(outputs)):
-            value = self.loss_fn(self.normal_at(out, size), gt_normal.float())
-            losses['loss_normal' if i == 0 else f'd{i - 1}.loss_normal'] = (
-                value if i == 0 else value * self.aux_loss_weight)
-        return losses
+        """Normal loss against (B, 3, H, W) normals (zero vectors invalid), deeply supervised."""
+        return self._deep_supervised_loss(outputs, gt_normal, 'loss_normal')
 
     def predict(self, outputs: Dict, size) -> Tensor:
-        return self.normal_at(outputs, size)
+        """(B, 3, H, W) unit normals of one decoder output, resized to ``size``."""
+        values = F.normalize(outputs['pred_logits'].float(), dim=-1, eps=self.eps)
+        normal = cluster_mixture(outputs['pred_masks'], values)
+        normal = self._resize(F.normalize(normal, dim=1, eps=self.eps), size)
+        return F.normalize(normal, dim=1, eps=self.eps)

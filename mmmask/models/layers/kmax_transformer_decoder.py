@@ -27,15 +27,9 @@ from torch import Tensor
 
 from mmmask.registry import MODELS
 
-_DEFAULT_NORM = dict(type='BN', eps=1e-3, momentum=0.01)
-
-
-def _trunc_normal_tf(tensor: Tensor, std: float) -> Tensor:
-    """TF-style truncated normal: sample N(0, 1) truncated to [-2, 2], then scale by ``std``."""
-    with torch.no_grad():
-        nn.init.trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0)
-        tensor.mul_(std)
-    return tensor
+# kMaX's TF conventions (BN eps 1e-3 / momentum 0.99, truncated-normal inits) live with the
+# pixel decoder and are shared here.
+from .kmax_pixel_decoder import _DEFAULT_NORM, _he_normal_, _trunc_normal_
 
 
 class _NormNd(nn.Module):
@@ -76,13 +70,12 @@ class ConvNormAct(nn.Module):
         self.norm = _NormNd(norm_cfg, out_channels) if norm_cfg is not None else None
         self.act = nn.GELU() if act else None
 
-        fan_in = in_channels // groups * kernel_size ** dims
         if conv_init == 'he_normal':
-            _trunc_normal_tf(self.conv.weight, math.sqrt(2.0 / fan_in))
+            _he_normal_(self.conv.weight)
         elif conv_init == 'xavier_uniform':
             nn.init.xavier_uniform_(self.conv.weight)
         elif isinstance(conv_init, (int, float)):
-            _trunc_normal_tf(self.conv.weight, float(conv_init))
+            _trunc_normal_(self.conv.weight, float(conv_init))
         else:
             raise ValueError(f'unknown conv_init {conv_init!r}')
         if bias:
@@ -352,7 +345,7 @@ class KMaXTransformerDecoder(BaseModule):
                     c, channels, key_channels, ffn_channels, num_heads, num_outputs, void_prior,
                     mask_channels, drop_path_rate, norm_cfg))
         # (channels, K), tiled over the batch; give it no weight decay in the optimiser config
-        self.cluster_centers = nn.Parameter(_trunc_normal_tf(torch.empty(channels, num_clusters),
+        self.cluster_centers = nn.Parameter(_trunc_normal_(torch.empty(channels, num_clusters),
                                                              1.0))
         self.class_embed_proj = ConvNormAct(channels, channels, 1, dims=1, norm_cfg=norm_cfg,
                                             act=True)
