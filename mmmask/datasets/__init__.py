@@ -14,3 +14,12 @@ __all__ += ['SegRandomResizedCrop', 'SegRandomRotate', 'CoarsenSegMap', 'SampleS
 from .nyu import NYU40_CLASSES, NYU40_PALETTE, NYUv2MultiTaskDataset
 
 __all__ += ['NYUv2MultiTaskDataset', 'NYU40_CLASSES', 'NYU40_PALETTE']
+from .uda import UDADataset
+
+__all__ += ['UDADataset']
+from .gta import GTADataset
+from .synthia import (SYNTHIA_13_CLASSES, SYNTHIA_16_CLASSES, SYNTHIA_MISSING_CLASSES,
+                      SynthiaDataset)
+
+__all__ += ['GTADataset', 'SynthiaDataset', 'SYNTHIA_16_CLASSES', 'SYNTHIA_13_CLASSES',
+            'SYNTHIA_MISSING_CLASSES']

@@ -2,3 +2,6 @@
 from .metrics import PointAccuracy
 
 __all__ = ['PointAccuracy']
+from .metrics import ClassSubsetIoUMetric
+
+__all__ += ['ClassSubsetIoUMetric']

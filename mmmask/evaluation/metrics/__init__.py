@@ -5,3 +5,6 @@ __all__ = ['PointAccuracy']
 from .normal_metric import SurfaceNormalMetric
 
 __all__ += ['SurfaceNormalMetric']
+from .subset_iou import ClassSubsetIoUMetric
+
+__all__ += ['ClassSubsetIoUMetric']

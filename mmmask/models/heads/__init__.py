@@ -9,3 +9,6 @@ from .polymax_head import (PolyMaXDepthHead, PolyMaXNormalHead, PolyMaXSemanticH
                            cluster_mixture)
 
 __all__ += ['PolyMaXSemanticHead', 'PolyMaXDepthHead', 'PolyMaXNormalHead', 'cluster_mixture']
+from .daformer_head import DAFormerHead, DLV2Head
+
+__all__ += ['DAFormerHead', 'DLV2Head']
