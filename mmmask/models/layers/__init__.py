@@ -22,3 +22,6 @@ from .kmax_transformer_decoder import (KMaXAuxSemanticHead, KMaXPredictor, KMaXT
 
 __all__ += ['KMaXPredictor', 'KMaXTransformerLayer', 'KMaXTransformerDecoder',
             'KMaXAuxSemanticHead']
+from .mfm_rebuilder import MFMRebuilder, random_patch_mask
+
+__all__ += ['MFMRebuilder', 'random_patch_mask']

@@ -239,6 +239,13 @@ class DACS(BaseSegmentor):
         mix: only ``'class'`` (ClassMix).
         blur, color_jitter_strength, color_jitter_probability: strong augmentation of the
             mixed image.
+        mfm: Masked Feature Modeling (Zhou et al., arXiv 2509.13801), off when None:
+            ``dict(rebuilder=dict(type='mmmask.MFMRebuilder', ...), loss_weight=lambda,
+            on='target')``. The student's features of the (un-mixed) target images are masked
+            and rebuilt by the rebuilder (``self.mfm_rebuilder``), the student's decode head
+            classifies them, and ``lambda * CE`` against the teacher's target pseudo-labels,
+            weighted by their confidence weight, is logged as ``mfm.decode.loss_ce`` and added
+            to the total. Training only: inference is the student alone.
     """
 
     def __init__(self, model: dict, alpha: float = 0.999, pseudo_threshold: float = 0.968,
@@ -247,7 +254,7 @@ class DACS(BaseSegmentor):
                  imnet_feature_dist_classes: Optional[Sequence[int]] = None,
                  imnet_feature_dist_scale_min_ratio: Optional[float] = None,
                  mix: str = 'class', blur: bool = True, color_jitter_strength: float = 0.2,
-                 color_jitter_probability: float = 0.2,
+                 color_jitter_probability: float = 0.2, mfm: Optional[dict] = None,
                  data_preprocessor: Optional[dict] = None, train_cfg: Optional[dict] = None,
                  test_cfg: Optional[dict] = None, init_cfg: Optional[dict] = None) -> None:
         model = ConfigDict(deepcopy(dict(model)))  # EncoderDecoder reads test_cfg.mode
@@ -288,10 +295,26 @@ class DACS(BaseSegmentor):
         self.color_jitter_strength = color_jitter_strength
         self.color_jitter_probability = color_jitter_probability
         self.train_cfg, self.test_cfg = train_cfg, test_cfg
+        self.mfm_rebuilder, self.mfm_lambda = self._build_mfm(mfm)
         # loss computations done / student steps the teacher reflects (saved, so resume works)
         self.register_buffer('local_iter', torch.tensor(0, dtype=torch.long))
         self.register_buffer('ema_step', torch.tensor(0, dtype=torch.long))
         self._pruned_optimizers = set()
+
+    @staticmethod
+    def _build_mfm(mfm: Optional[dict]) -> Tuple[Optional[nn.Module], float]:
+        """The MFM rebuilder (a trained submodule, so in the optimizer; not in the teacher, which
+        is a copy of the student made before) and lambda."""
+        if mfm is None:
+            return None, 0.0
+        mfm = dict(mfm)
+        unknown = set(mfm) - {'rebuilder', 'loss_weight', 'on'}
+        if unknown or 'rebuilder' not in mfm:
+            raise ValueError(f'mfm needs rebuilder (and optionally loss_weight, on); got '
+                             f'{sorted(mfm)}')
+        if mfm.get('on', 'target') != 'target':
+            raise ValueError(f"mfm: only on='target' is implemented, got {mfm['on']!r}")
+        return MODELS.build(mfm['rebuilder']), float(mfm.get('loss_weight', 1.0))
 
     # -- helpers ---------------------------------------------------------------------------------
     @property
@@ -413,7 +436,8 @@ class DACS(BaseSegmentor):
              target_data_samples: Optional[List[SegDataSample]] = None) -> Dict[str, Tensor]:
         """Source supervised losses, the optional feature distance (``src.``) and the losses on
         the class-mixed images against mixed labels weighted by pseudo-label confidence
-        (``mix.``). Their sum has the gradient of DAFormer's separate backward passes."""
+        (``mix.``), and with ``mfm`` the Masked Feature Modeling losses on the target images
+        (``mfm.``). Their sum has the gradient of DAFormer's separate backward passes."""
         if target_inputs is None:
             raise ValueError('DACS.loss needs target_inputs: train it on mmmask.UDADataset '
                              'batches (inputs, data_samples, target_inputs, target_data_samples)')
@@ -455,6 +479,8 @@ class DACS(BaseSegmentor):
                                  self.color_jitter_probability, blur) for img in mixed])
             mixed_lbl = torch.where(mask.bool(), gt[:, 0], pseudo)
             mixed_w = mask + (1 - mask) * pweight
+        if self.mfm_rebuilder is not None:
+            losses.update(self.mfm_loss(target_inputs, pseudo, pweight, target_data_samples))
         mixed_samples = []
         for sample, lbl in zip(data_samples, mixed_lbl):
             new = SegDataSample(metainfo=sample.metainfo)
@@ -465,6 +491,27 @@ class DACS(BaseSegmentor):
         losses['mix.pseudo_weight'] = pweight.new_tensor(float(pweight.max()))
         self.local_iter += 1
         return losses
+
+    def mfm_loss(self, target_inputs: Tensor, pseudo: Tensor, pweight: Tensor,
+                 target_data_samples: Optional[List[SegDataSample]] = None) -> Dict[str, Tensor]:
+        """Masked Feature Modeling: the student's decode head on the rebuilt masked features of
+        the target images, against the teacher's pseudo-labels ``(B, H, W)`` weighted by
+        ``pweight`` ``(B, H, W)``; the losses (``mfm.decode.loss_*``) are scaled by lambda."""
+        feats = self.model.extract_feat(target_inputs)
+        rebuilt = self.mfm_rebuilder(list(feats))
+        size = tuple(target_inputs.shape[-2:])
+        samples = []
+        for b, lbl in enumerate(pseudo):
+            meta = dict(img_shape=size, pad_shape=size, ori_shape=size)
+            if target_data_samples:
+                meta.update(target_data_samples[b].metainfo)
+            sample = SegDataSample(metainfo=meta)
+            sample.gt_sem_seg = PixelData(data=lbl[None])
+            samples.append(sample)
+        with _pixel_weight([self.model.decode_head], pweight):
+            mfm_losses = self.model._decode_head_forward_train(rebuilt, samples)
+        return {f'mfm.{k}': v * self.mfm_lambda if 'loss' in k else v
+                for k, v in mfm_losses.items()}
 
     def train_step(self, data: dict, optim_wrapper: OptimWrapper) -> Dict[str, Tensor]:
         """Preprocess both domains, one backward of the summed losses, optimizer step, then the
