@@ -131,7 +131,10 @@ def test_mixed_image_and_label_are_consistent():
 def test_teacher_frozen_not_in_optimizer_and_train_step():
     model = build_dacs(alpha=0.999)
     model.train()
-    assert not model.teacher.training
+    # DAFormer: the teacher's BN uses batch statistics, its dropout never drops
+    assert model.teacher.training
+    assert all(not m.training for m in model.teacher.modules()
+               if isinstance(m, torch.nn.modules.dropout._DropoutNd))
     assert all(not p.requires_grad for p in model.teacher.parameters())
     optim = build_optim_wrapper(model, dict(type='OptimWrapper',
                                             optimizer=dict(type='SGD', lr=0.1)))
@@ -274,3 +277,21 @@ def test_rcs_stats_computed_from_toy_source_labels(tmp_path, monkeypatch):
     np.testing.assert_allclose(again.rcs['probs'], ds.rcs['probs'])
     item = ds[0]
     assert set(item) == {'inputs', 'data_samples', 'target_inputs', 'target_data_samples'}
+
+
+def test_plain_segmentor_checkpoint_loads_into_student_and_teacher(tmp_path):
+    """``load_from`` a source-only model (a plain EncoderDecoder checkpoint) in a DACS config."""
+    from mmengine.runner import load_checkpoint
+    model = build_dacs()
+    src = build_dacs().model
+    for p in src.parameters():
+        torch.nn.init.normal_(p)
+    path = str(tmp_path / 'src.pth')
+    torch.save(dict(state_dict=src.state_dict()), path)
+    with pytest.raises(RuntimeError, match=r'missing keys in source state_dict: local_iter, '
+                       r'ema_step\n$'):  # nothing else is missing or unexpected
+        load_checkpoint(model, path, strict=True)
+    for net in (model.model, model.teacher):
+        for (k, a), b in zip(net.state_dict().items(), src.state_dict().values()):
+            assert torch.equal(a, b), k
+    assert int(model.local_iter) == 0  # the first step copies the student into the teacher again

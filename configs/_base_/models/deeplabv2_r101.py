@@ -4,7 +4,6 @@
 # the 2048-channel stage-4 features straight to the 19 class logits, summed; N(0, 0.01) weights.
 # Whole-image inference. deeplabv2red_r101.py is the (6, 12) variant of earlier UDA code.
 norm_cfg = dict(type='BN', requires_grad=True)
-crop_size = (512, 512)
 data_preprocessor = dict(
     type='SegDataPreProcessor',
     mean=[123.675, 116.28, 103.53],
@@ -12,7 +11,7 @@ data_preprocessor = dict(
     bgr_to_rgb=True,
     pad_val=0,
     seg_pad_val=255,
-    size=crop_size)
+    size=(512, 512))
 model = dict(
     type='EncoderDecoder',
     data_preprocessor=data_preprocessor,

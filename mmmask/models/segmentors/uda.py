@@ -301,6 +301,24 @@ class DACS(BaseSegmentor):
         self.register_buffer('ema_step', torch.tensor(0, dtype=torch.long))
         self._pruned_optimizers = set()
 
+    #: top-level children of DACS; a state dict with none of them is a plain segmentor's
+    _OWN_KEYS = ('model.', 'teacher.', 'imnet_model.', 'mfm_rebuilder.', 'local_iter', 'ema_step',
+                 'data_preprocessor.')
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        """Accept a plain segmentor checkpoint (keys ``backbone.*``, ``decode_head.*``, ...),
+        e.g. ``load_from`` a source-only model: it becomes the student and the teacher (the
+        teacher and the ImageNet model are copied from the student again at the first step)."""
+        keys = [k for k in state_dict if k.startswith(prefix)]
+        if keys and not any(k[len(prefix):].startswith(self._OWN_KEYS) for k in keys):
+            print_log(f'DACS: loading a plain segmentor state dict ({len(keys)} tensors) into '
+                      'the student and the teacher', logger='current')
+            for k in keys:
+                v = state_dict.pop(k)
+                state_dict[f'{prefix}model.{k[len(prefix):]}'] = v
+                state_dict[f'{prefix}teacher.{k[len(prefix):]}'] = v
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     @staticmethod
     def _build_mfm(mfm: Optional[dict]) -> Tuple[Optional[nn.Module], float]:
         """The MFM rebuilder (a trained submodule, so in the optimizer; not in the teacher, which
@@ -329,10 +347,15 @@ class DACS(BaseSegmentor):
         return [m for m in (self.teacher, self.imnet_model) if m is not None]
 
     def train(self, mode: bool = True):
-        """The teacher and the ImageNet model always run in eval mode."""
+        """As DAFormer: the teacher follows ``mode`` (its BatchNorms normalise each target batch
+        with the batch's own statistics) except that its dropout and DropPath layers never
+        drop; the ImageNet model always runs in eval mode."""
         super().train(mode)
-        for module in self._frozen():
-            module.eval()
+        for m in self.teacher.modules():
+            if isinstance(m, nn.modules.dropout._DropoutNd) or type(m).__name__ == 'DropPath':
+                m.eval()
+        if self.imnet_model is not None:
+            self.imnet_model.eval()
         return self
 
     @torch.no_grad()
@@ -346,16 +369,12 @@ class DACS(BaseSegmentor):
 
     @torch.no_grad()
     def update_teacher(self, step: int) -> None:
-        """``teacher = a * teacher + (1 - a) * student``, ``a = ema_alpha(step, alpha)``, for the
-        parameters and the floating-point buffers (BN statistics); other buffers are copied."""
+        """``teacher = a * teacher + (1 - a) * student`` over the parameters,
+        ``a = ema_alpha(step, alpha)``. Buffers are not averaged (DAFormer): the teacher's
+        BatchNorms use batch statistics in training."""
         a = ema_alpha(step, self.alpha)
         for t, s in zip(self.teacher.parameters(), self.model.parameters()):
             t.mul_(a).add_(s.detach(), alpha=1 - a)
-        for t, s in zip(self.teacher.buffers(), self.model.buffers()):
-            if t.is_floating_point():
-                t.mul_(a).add_(s, alpha=1 - a)
-            else:
-                t.copy_(s)
         self.ema_step.fill_(step)
 
     def _catch_up_teacher(self) -> None:
