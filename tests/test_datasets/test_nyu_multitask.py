@@ -235,7 +235,8 @@ def test_config_evaluators_build():
         for single in cfg.val_evaluator:  # each usable alone
             assert len(Evaluator(single).metrics) == 1
     real = Config.fromfile(osp.join(REPO, 'configs', '_base_', 'datasets', 'nyu_multitask.py'))
-    assert real.val_evaluator[1]['crop_type'] == 'nyu_crop'
+    # NYUD-MT frames are already NYU's 425x560 border crop: no Eigen crop on top of it
+    assert real.val_evaluator[1]['crop_type'] is None
     assert any(t['type'] == 'mmmask.RandomFlipDense' for t in real.train_pipeline)
     toy = Config.fromfile(TOY_CFG)
     assert not any('Flip' in t['type'] for t in toy.train_pipeline)

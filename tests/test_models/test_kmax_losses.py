@@ -261,7 +261,7 @@ def test_aux_keys_weights_and_backward():
     gts = [semantic_to_masks(random_semantic(num_classes=num_classes, seed=s), num_classes)
            for s in range(2)]
     gt_sem = torch.stack([random_semantic(num_classes=num_classes, seed=s) for s in range(2)])
-    crit = MODELS.build(dict(type='KMaXCriterion', num_classes=num_classes, insdis_sample_k=32,
+    crit = MODELS.build(dict(type='mmmask.KMaXCriterion', num_classes=num_classes, insdis_sample_k=32,
                              aux_semantic_sample_k=32))
     aux_logits = torch.randn(2, num_classes, 16, 16, requires_grad=True)
     losses = crit(out, [g[0] for g in gts], [g[1] for g in gts], aux_logits, gt_sem)

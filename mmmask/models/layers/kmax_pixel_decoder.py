@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from mmcv.cnn import build_norm_layer
 from mmcv.cnn.bricks import DropPath
 from mmengine.model import BaseModule
+from mmpretrain.models.utils import LayerNorm2d  # channels-first LN: kMaX's ``in_norm``
 from torch import Tensor
 
 from mmmask.registry import MODELS
@@ -61,18 +62,6 @@ class ConvNorm(nn.Sequential):
         super().__init__()
         self.conv = conv
         self.bn = _norm(norm_cfg, out_channels, gamma)
-
-
-class LayerNorm2d(nn.LayerNorm):
-    """Channels-first LayerNorm over ``C`` of an ``(N, C, H, W)`` tensor (kMaX's ``in_norm``)."""
-
-    def __init__(self, channels: int, eps: float = 1e-6) -> None:
-        super().__init__(channels, eps=eps)
-
-    def forward(self, x: Tensor) -> Tensor:
-        x = x.permute(0, 2, 3, 1)
-        x = F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
-        return x.permute(0, 3, 1, 2)
 
 
 def relative_distance_index(length: int, max_span: int = 255,
@@ -333,7 +322,7 @@ class KMaXPixelDecoder(BaseModule):
         # OS32 -> OS4 order (res5, res4, res3, res2)
         top_down = self.in_channels[::-1]
         self.in_norms = nn.ModuleList(
-            [LayerNorm2d(c) if in_norm else nn.Identity() for c in top_down])
+            [LayerNorm2d(c, eps=1e-6) if in_norm else nn.Identity() for c in top_down])
         self.stages = nn.ModuleList()
         self.resized_fuses = nn.ModuleList()
         for i in range(4):

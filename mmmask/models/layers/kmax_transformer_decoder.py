@@ -20,7 +20,6 @@ from typing import Dict, List, Optional, Sequence, Union
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from mmcv.cnn import build_norm_layer
 from mmcv.cnn.bricks import DropPath
 from mmengine.model import BaseModule
 from torch import Tensor
@@ -29,7 +28,8 @@ from mmmask.registry import MODELS
 
 # kMaX's TF conventions (BN eps 1e-3 / momentum 0.99, truncated-normal inits) live with the
 # pixel decoder and are shared here.
-from .kmax_pixel_decoder import _DEFAULT_NORM, _he_normal_, _trunc_normal_
+from .kmax_pixel_decoder import (_DEFAULT_NORM, _he_normal_, _norm, _norm_1d,
+                                 _trunc_normal_)
 
 
 class _NormNd(nn.Module):
@@ -41,12 +41,10 @@ class _NormNd(nn.Module):
 
     def __init__(self, norm_cfg: dict, channels: int) -> None:
         super().__init__()
-        self.norm = build_norm_layer(norm_cfg, channels)[1]
+        self.norm = _norm(norm_cfg, channels)
 
     def forward(self, x: Tensor) -> Tensor:
-        if x.dim() == 3:
-            return self.norm(x.unsqueeze(-1)).squeeze(-1)
-        return self.norm(x)
+        return _norm_1d(self.norm, x) if x.dim() == 3 else self.norm(x)
 
 
 class ConvNormAct(nn.Module):
