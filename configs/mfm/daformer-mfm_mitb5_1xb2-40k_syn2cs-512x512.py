@@ -1,21 +1,11 @@
-# DAFormer + Masked Feature Modeling (Zhou et al., arXiv 2509.13801) on SYNTHIA -> Cityscapes:
-# configs/uda/daformer_mitb5_1xb2-40k_syn2cs-512x512.py plus the MFM loss on each target crop.
-# ASSUMED (code unreleased, see README.md): all four MiT-B5 levels (the DAFormer decoder reads
-# them all) are masked, ratio 0.5 of patches covering 32x32 px (8/4/2/1 cells at strides
-# 4/8/16/32), learned mask tokens, 2 residual 3x3 convs per level with C/4 hidden channels,
-# lambda 1, rebuilder lr x10 as the randomly initialised head.
-_base_ = ['../uda/daformer_mitb5_1xb2-40k_syn2cs-512x512.py']
-model = dict(
-    mfm=dict(
-        rebuilder=dict(
-            type='mmmask.MFMRebuilder',
-            in_channels=[64, 128, 320, 512],
-            levels=None,
-            mask_ratio=0.5,
-            patch_size=[8, 4, 2, 1],
-            mask_token='learned',
-            num_convs=2,
-            hidden_ratio=0.25),
-        loss_weight=1.0,
-        on='target'))
-optim_wrapper = dict(paramwise_cfg=dict(custom_keys=dict(mfm_rebuilder=dict(lr_mult=10.0))))
+# DAFormer (MiT-B5) + Masked Feature Modeling on SYNTHIA -> Cityscapes:
+# the recipe is configs/_base_/uda/daformer-mfm_mitb5.py.
+# Rare class sampling reads the
+# SYNTHIA class statistics (written by tools/dataset_converters/synthia.py).
+_base_ = [
+    '../_base_/uda/daformer-mfm_mitb5.py',
+    '../_base_/datasets/uda_synthia_to_cityscapes_512x512.py',
+]
+custom_imports = dict(
+    imports=['mmmask.datasets', 'mmmask.evaluation', 'mmmask.models'], allow_failed_imports=False)
+train_dataloader = dict(dataset=dict(rare_class_sampling={{_base_.rcs_cfg}}))

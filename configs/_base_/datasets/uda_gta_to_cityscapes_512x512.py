@@ -42,7 +42,8 @@ target_train = dict(
     data_root=data_root,
     data_prefix=dict(img_path='leftImg8bit/train', seg_map_path='gtFine/train'),
     pipeline=cityscapes_train_pipeline)
-# DAFormer's rare class sampling (the UDA configs switch it on):
+# DAFormer's rare class sampling (off unless a config sets
+# train_dataloader.dataset.rare_class_sampling, e.g. to this):
 rcs_cfg = dict(
     min_pixels=3000,
     class_temp=0.01,
@@ -56,8 +57,7 @@ train_dataloader = dict(
     dataset=dict(
         type='mmmask.UDADataset',
         source=source_train,
-        target=target_train,
-        rare_class_sampling=None))
+        target=target_train))
 val_dataloader = dict(
     batch_size=1,
     num_workers=4,
