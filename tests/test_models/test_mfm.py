@@ -5,58 +5,24 @@ import copy
 import pytest
 import torch
 from mmengine.optim import build_optim_wrapper
-from mmengine.structures import PixelData
-from mmseg.structures import SegDataSample
 from torch.utils.flop_counter import FlopCounterMode
+
+import test_uda
+from test_uda import NUM_CLASSES, fake_batch
 
 from mmmask.models.layers.mfm_rebuilder import MFMRebuilder, random_patch_mask
 from mmmask.registry import MODELS
 
-NUM_CLASSES = 4
-PRE = dict(type='mmseg.SegDataPreProcessor', mean=[123.675, 116.28, 103.53],
-           std=[58.395, 57.12, 57.375], bgr_to_rgb=True, pad_val=0, seg_pad_val=255,
-           size=(32, 32))
-STUDENT = dict(
-    type='mmseg.EncoderDecoder',
-    data_preprocessor=PRE,
-    backbone=dict(type='mmseg.ResNetV1c', depth=18, stem_channels=8, base_channels=8,
-                  num_stages=4, out_indices=(0, 1, 2, 3), strides=(1, 2, 1, 1),
-                  dilations=(1, 1, 2, 4),  # output stride 8: 4x4 cells of a 32x32 crop
-                  norm_cfg=dict(type='BN', requires_grad=True)),
-    decode_head=dict(type='mmseg.FCNHead', in_channels=64, in_index=3, channels=16, num_convs=1,
-                     concat_input=False, dropout_ratio=0.0, num_classes=NUM_CLASSES,
-                     norm_cfg=dict(type='BN', requires_grad=True),
-                     loss_decode=dict(type='mmseg.CrossEntropyLoss', loss_weight=1.0)),
-    train_cfg=dict(), test_cfg=dict(mode='whole'))
+#: the DACS unit tests' student with a dilated (output stride 8) backbone: 4x4 cells of a 32x32 crop
+STUDENT = copy.deepcopy(test_uda.STUDENT)
+STUDENT['backbone'].update(strides=(1, 2, 1, 1), dilations=(1, 1, 2, 4))
 MFM = dict(rebuilder=dict(type='mmmask.MFMRebuilder', in_channels=[8, 16, 32, 64], levels=[3],
                           mask_ratio=0.5, patch_size=1, num_convs=2, hidden_ratio=0.5),
            loss_weight=1.0, on='target')
 
 
 def build_dacs(**kwargs):
-    torch.manual_seed(0)
-    model = MODELS.build(dict(type='mmmask.DACS', model=copy.deepcopy(STUDENT), **kwargs))
-    model.init_weights()
-    return model
-
-
-def fake_batch(n=2, size=32, seed=0):
-    g = torch.Generator().manual_seed(seed)
-
-    def samples(with_gt):
-        out = []
-        for _ in range(n):
-            s = SegDataSample(metainfo=dict(img_shape=(size, size), ori_shape=(size, size)))
-            if with_gt:
-                lbl = torch.randint(0, NUM_CLASSES, (1, size // 8, size // 8), generator=g)
-                s.gt_sem_seg = PixelData(data=lbl.repeat_interleave(8, 1).repeat_interleave(8, 2))
-            out.append(s)
-        return out
-
-    imgs = lambda: [torch.randint(0, 256, (3, size, size), generator=g).to(torch.uint8)
-                    for _ in range(n)]
-    return dict(inputs=imgs(), data_samples=samples(True), target_inputs=imgs(),
-                target_data_samples=samples(False))
+    return test_uda.build_dacs(STUDENT, **kwargs)
 
 
 # -- the Rebuilder ---------------------------------------------------------------------------------

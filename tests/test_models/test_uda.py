@@ -31,9 +31,9 @@ STUDENT = dict(
     train_cfg=dict(), test_cfg=dict(mode='whole'))
 
 
-def build_dacs(**kwargs):
+def build_dacs(student: dict = STUDENT, **kwargs):
     torch.manual_seed(0)
-    model = MODELS.build(dict(type='mmmask.DACS', model=copy.deepcopy(STUDENT), **kwargs))
+    model = MODELS.build(dict(type='mmmask.DACS', model=copy.deepcopy(student), **kwargs))
     model.init_weights()
     return model
 
