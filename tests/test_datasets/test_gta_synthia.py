@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
+from mmengine.registry import DefaultScope
 from PIL import Image
 
 from conftest import REPO, run_tool
@@ -113,16 +114,18 @@ def test_gta_converter_and_dataset(tmp_path):
     assert dataset.metainfo['classes'][13] == 'car' and len(dataset.metainfo['classes']) == 19
     _read_back(dataset, raws, GTA_CASES)
     # The statistics drive mmmask.UDADataset's rare class sampling (matched by file name).
-    pipe = [dict(type='mmseg.LoadImageFromFile'), dict(type='mmseg.LoadAnnotations'),
-            dict(type='mmseg.PackSegInputs')]
+    # (mmcv's LoadImageFromFile has no mmseg-prefixed name: build in mmseg's scope, as a config)
+    pipe = [dict(type='LoadImageFromFile'), dict(type='LoadAnnotations'),
+            dict(type='PackSegInputs')]
     src = dict(type='mmmask.GTADataset', data_root=root, pipeline=pipe,
                data_prefix=dict(img_path='images', seg_map_path='labels'))
-    uda = DATASETS.build(dict(
-        type='mmmask.UDADataset', source=src, target=src,
-        rare_class_sampling=dict(min_pixels=1, class_temp=0.01, min_crop_ratio=0.5,
-                                 stats_file=osp.join(root, 'sample_class_stats.json'))))
-    assert set(uda.rcs['classes']) == {0, 1, 2, 13, 18}
-    item = uda[0]
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        uda = DATASETS.build(dict(
+            type='mmmask.UDADataset', source=src, target=src,
+            rare_class_sampling=dict(min_pixels=1, class_temp=0.01, min_crop_ratio=0.5,
+                                     stats_file=osp.join(root, 'sample_class_stats.json'))))
+        assert set(uda.rcs['classes']) == {0, 1, 2, 13, 18}
+        item = uda[0]
     assert item['inputs'].shape == (3, H, W) and item['target_inputs'].shape == (3, H, W)
 
 
@@ -164,12 +167,16 @@ def test_uda_dataset_configs(name, source, scale):
     cfg = Config.fromfile(osp.join(REPO, 'configs', '_base_', 'datasets', name))
     train = cfg.train_dataloader
     assert train.batch_size == 2 and train.dataset.type == 'mmmask.UDADataset'
-    assert set(train.dataset) == {'type', 'source', 'target', 'rare_class_sampling'}
+    assert set(train.dataset) == {'type', 'source', 'target'}  # RCS off unless a config sets it
     assert train.dataset.source.type == source
     assert train.dataset.source.pipeline[2].scale == scale
     assert train.dataset.target.pipeline[2].scale == (1024, 512)
     assert cfg.rcs_cfg.min_pixels == 3000 and cfg.rcs_cfg.class_temp == 0.01
     assert cfg.rcs_cfg.stats_file.startswith(train.dataset.source.data_root)
+    bench = 'gta2cs' if 'gta' in name else 'syn2cs'
+    daformer = Config.fromfile(osp.join(REPO, 'configs', 'uda',
+                                        f'daformer_mitb5_1xb2-40k_{bench}-512x512.py'))
+    assert daformer.train_dataloader.dataset.rare_class_sampling == cfg.rcs_cfg
     assert cfg.val_dataloader.dataset.data_prefix.img_path == 'leftImg8bit/val'
     if 'synthia' in name:
         assert cfg.val_evaluator.type == 'mmmask.ClassSubsetIoUMetric'
