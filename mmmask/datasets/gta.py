@@ -12,10 +12,9 @@ from mmseg.datasets import BaseSegDataset, CityscapesDataset
 from ..registry import DATASETS
 
 
-@DATASETS.register_module()
-class GTADataset(BaseSegDataset):
-    """GTA5 with Cityscapes' 19 classes (trainIds, 255 = ignore). The whole release is the
-    training set (no ``ann_file`` split)."""
+class CityscapesTrainIdDataset(BaseSegDataset):
+    """A synthetic source domain converted to Cityscapes' 19-class trainIds (255 = ignore):
+    ``<name>.png`` images, ``<name>_labelTrainIds.png`` labels, no ``ann_file`` split."""
     METAINFO = dict(classes=CityscapesDataset.METAINFO['classes'],
                     palette=CityscapesDataset.METAINFO['palette'])
 
@@ -24,3 +23,9 @@ class GTADataset(BaseSegDataset):
                  seg_map_suffix: str = '_labelTrainIds.png',
                  **kwargs) -> None:
         super().__init__(img_suffix=img_suffix, seg_map_suffix=seg_map_suffix, **kwargs)
+
+
+@DATASETS.register_module()
+class GTADataset(CityscapesTrainIdDataset):
+    """GTA5 with Cityscapes' 19 classes (trainIds, 255 = ignore). The whole release is the
+    training set (no ``ann_file`` split)."""

@@ -13,9 +13,10 @@ Cityscapes evaluation use one label space; SYNTHIA -> Cityscapes results are rep
 (the 16 shared classes) and mIoU13 (also without wall, fence and pole), see
 :data:`SYNTHIA_16_CLASSES`, :data:`SYNTHIA_13_CLASSES` and ``mmmask.ClassSubsetIoUMetric``.
 """
-from mmseg.datasets import BaseSegDataset, CityscapesDataset
+from mmseg.datasets import CityscapesDataset
 
 from ..registry import DATASETS
+from .gta import CityscapesTrainIdDataset
 
 CITYSCAPES_CLASSES = tuple(CityscapesDataset.METAINFO['classes'])
 #: Cityscapes classes without SYNTHIA labels.
@@ -27,13 +28,5 @@ SYNTHIA_13_CLASSES = tuple(c for c in SYNTHIA_16_CLASSES if c not in ('wall', 'f
 
 
 @DATASETS.register_module()
-class SynthiaDataset(BaseSegDataset):
+class SynthiaDataset(CityscapesTrainIdDataset):
     """SYNTHIA-RAND-CITYSCAPES in Cityscapes' 19-class trainId space (255 = ignore)."""
-    METAINFO = dict(classes=CityscapesDataset.METAINFO['classes'],
-                    palette=CityscapesDataset.METAINFO['palette'])
-
-    def __init__(self,
-                 img_suffix: str = '.png',
-                 seg_map_suffix: str = '_labelTrainIds.png',
-                 **kwargs) -> None:
-        super().__init__(img_suffix=img_suffix, seg_map_suffix=seg_map_suffix, **kwargs)
