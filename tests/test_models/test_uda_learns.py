@@ -28,7 +28,7 @@ def test_dacs_beats_source_only(workdir, toy_resnet18):
                    cwd=workdir, env=TWO_THREADS, timeout=2400)
     source_only = final_metric(src.stdout, 'mIoU')
     dacs = run_tool(['train.py', CFG.format('dacs'), '--work-dir', osp.join(workdir, 'dacs'),
-                     '--cfg-options', 'model.model.' + init,
+                     '--cfg-options', 'model.' + init,  # the student is model.model
                      f'load_from={osp.join(workdir, "src", "iter_2000.pth")}',
                      'randomness.seed=0', f'train_cfg.max_iters={ADAPT_ITERS}',
                      f'train_cfg.val_interval={ADAPT_ITERS}', f'param_scheduler.1.end={ADAPT_ITERS}',
