@@ -11,22 +11,10 @@ custom_imports = dict(imports=['mmmask.datasets', 'mmmask.models'], allow_failed
 # ResNet, 32 base channels, output stride 8) starts from the toy "ImageNet" classifier (digit
 # crops in the source style; train it first, ~2 min):
 #   python tools/train.py configs/quickstart/resnet18-c32_1xb32-10e_toy-cls-64x64.py
-norm_cfg = dict(type='BN', requires_grad=True)
+# mmseg's ResNet (single-conv stem) instead of the quickstart's ResNetV1c, to match the classifier
 model = dict(
     backbone=dict(
-        _delete_=True,
         type='ResNet',
-        depth=18,
-        stem_channels=32,
-        base_channels=32,
-        num_stages=4,
-        out_indices=(0, 1, 2, 3),
-        strides=(1, 2, 1, 1),
-        dilations=(1, 1, 2, 4),
-        contract_dilation=True,
-        norm_cfg=norm_cfg,
-        norm_eval=False,
-        style='pytorch',
         init_cfg=dict(
             type='Pretrained',
             prefix='backbone.',
