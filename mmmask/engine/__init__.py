@@ -2,3 +2,6 @@
 from .optim_wrappers import CPUAmpOptimWrapper
 
 __all__ = ['CPUAmpOptimWrapper']
+from .hooks import KNNEvalHook
+
+__all__ += ['KNNEvalHook']

@@ -5,3 +5,6 @@ __all__ = ['PointAccuracy']
 from .metrics import ClassSubsetIoUMetric
 
 __all__ += ['ClassSubsetIoUMetric']
+from .knn import knn_accuracy, knn_classify, pool_features
+
+__all__ += ['knn_accuracy', 'knn_classify', 'pool_features']

@@ -1,5 +1,7 @@
 """Models: backbones, necks, heads, self-supervised algorithms and segmentors of the methods."""
 from .backbones import *  # noqa: F401,F403
+from .masking import *  # noqa: F401,F403
+from .selfsup import *  # noqa: F401,F403
 from .heads import *  # noqa: F401,F403
 from .layers import *  # noqa: F401,F403
 from .classifiers import *  # noqa: F401,F403

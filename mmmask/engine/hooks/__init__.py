@@ -1,0 +1,4 @@
+"""Runner hooks."""
+from .knn_hook import KNNEvalHook
+
+__all__ = ['KNNEvalHook']
