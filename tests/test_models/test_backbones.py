@@ -14,17 +14,22 @@ SMALL = {
     'PPMA': dict(arch=dict(PPMA.arch_zoo['tiny'], depths=[1, 1, 1, 1], embed_dims=[16, 32, 64, 64],
                            num_heads=[2, 2, 4, 4])),
     'STDCNetS4': dict(base=16, layers=[1, 1, 1]),
+    'MaskedViT': dict(arch=dict(embed_dims=32, num_layers=4, num_heads=2, feedforward_channels=64),
+                      img_size=32, patch_size=8, out_indices=(1, 3), out_type='featmap'),
 }
 #: (channels per stage, stride per stage) of the small variants.
 EXPECTED = {
     'PPMA': ([16, 32, 64, 64], [4, 8, 16, 32]),
     'STDCNetS4': ([16, 64, 128, 256], [4, 8, 16, 32]),
+    'MaskedViT': ([32, 32], [8, 8]),
 }
+#: modules outside ``mmmask.models.backbones`` that register backbones
+BACKBONE_MODULES = ('mmmask.models.backbones', 'mmmask.models.selfsup.masked_vit')
 
 
 def registered_backbones():
     return sorted(name for name, cls in MODELS.module_dict.items()
-                  if cls.__module__.startswith('mmmask.models.backbones'))
+                  if cls.__module__.startswith(BACKBONE_MODULES))
 
 
 def test_every_backbone_has_small_kwargs():

@@ -1,4 +1,4 @@
-"""k-NN evaluation of a self-supervised backbone during pretraining (no val loop needed)."""
+"""Frozen-feature probes (k-NN, linear) of a self-supervised backbone during pretraining."""
 from typing import Optional
 
 import torch
@@ -6,19 +6,20 @@ from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 
-from mmmask.evaluation.knn import knn_accuracy, pool_features
+from mmmask.evaluation.knn import knn_accuracy, linear_probe_accuracy, pool_features
 from mmmask.registry import HOOKS
 
 
 @HOOKS.register_module()
 class KNNEvalHook(Hook):
-    """Weighted k-NN top-1 of the backbone's pooled features on a labelled dataset.
+    """Weighted k-NN top-1 (and optionally a linear probe) of the backbone's frozen features.
 
     Features come from ``model.extract_feat(inputs)`` (mmpretrain ``BaseSelfSupervisor``: the
     backbone's plain forward) pooled by :func:`mmmask.evaluation.knn.pool_features`. Scores are
-    logged as ``val/knn_top1`` (every ``interval`` iterations and after training, so
-    ``tools/train.py`` prints it as a final validation metric) and, with ``before_train=True``,
-    ``val/knn_init_top1`` for the initial (random-init) backbone of the same run.
+    logged as ``val/knn_top1`` / ``val/linear_top1`` (every ``interval`` iterations and after
+    training, so ``tools/train.py`` prints them as final validation metrics) and, with
+    ``before_train=True``, ``val/knn_init_top1`` / ``val/linear_init_top1`` for the initial
+    (random-init) backbone of the same run — the baseline a learning claim is measured against.
 
     Args:
         train_dataloader / val_dataloader: dataloader configs (or objects) of the labelled bank
@@ -26,12 +27,16 @@ class KNNEvalHook(Hook):
         num_classes: number of classes.
         k, temperature: DINO's k-NN protocol (k=20, T=0.07).
         interval: iterations between evaluations (0: only after training).
+        pool: ``mean`` (patch-token mean), ``cls`` or ``flatten`` (see ``pool_features``).
+        linear_probe: also fit a linear classifier (full-batch Adam, ``linear_steps`` steps).
     """
     priority = 'LOW'
 
     def __init__(self, train_dataloader, val_dataloader, num_classes: int, k: int = 20,
-                 temperature: float = 0.07, interval: int = 0, before_train: bool = True):
+                 temperature: float = 0.07, interval: int = 0, before_train: bool = True,
+                 pool: str = 'mean', linear_probe: bool = False, linear_steps: int = 300):
         self.train_cfg, self.val_cfg = train_dataloader, val_dataloader
+        self.pool, self.linear_probe, self.linear_steps = pool, linear_probe, linear_steps
         self.num_classes, self.k, self.temperature = num_classes, k, temperature
         self.interval, self.eval_before_train = interval, before_train
         self._loaders: Optional[tuple] = None
@@ -52,11 +57,11 @@ class KNNEvalHook(Hook):
             inputs = data['inputs']
             if isinstance(inputs, (list, tuple)):
                 inputs = inputs[0]
-            feats.append(pool_features(model.extract_feat(inputs)).cpu())
+            feats.append(pool_features(model.extract_feat(inputs), self.pool).cpu())
             labels.append(torch.cat([s.gt_label for s in data['data_samples']]).cpu())
         return torch.cat(feats), torch.cat(labels)
 
-    def evaluate(self, runner: Runner, key: str) -> float:
+    def evaluate(self, runner: Runner, stage: str) -> float:
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
         was_training = model.training
         model.eval()
@@ -66,19 +71,25 @@ class KNNEvalHook(Hook):
         model.train(was_training)
         acc = knn_accuracy(bank, bank_y, query, query_y, self.num_classes, self.k,
                            self.temperature)
-        runner.message_hub.update_scalar(f'val/{key}', acc)
-        runner.logger.info(f'k-NN ({key}, k={self.k}): {acc:.2f}')
+        runner.message_hub.update_scalar(f'val/knn{stage}_top1', acc)
+        msg = f'k-NN{stage} (k={self.k}, {self.pool}): {acc:.2f}'
+        if self.linear_probe:
+            lin = linear_probe_accuracy(bank, bank_y, query, query_y, self.num_classes,
+                                        self.linear_steps)
+            runner.message_hub.update_scalar(f'val/linear{stage}_top1', lin)
+            msg += f', linear probe{stage}: {lin:.2f}'
+        runner.logger.info(msg)
         return acc
 
     def before_train(self, runner: Runner) -> None:
         if self.eval_before_train:
-            self.evaluate(runner, 'knn_init_top1')
+            self.evaluate(runner, '_init')
 
     def after_train_iter(self, runner: Runner, batch_idx: int, data_batch=None,
                          outputs=None) -> None:
         if self.interval and self.every_n_train_iters(runner, self.interval) \
                 and runner.iter + 1 < runner.max_iters:
-            self.evaluate(runner, 'knn_top1')
+            self.evaluate(runner, '')
 
     def after_train(self, runner: Runner) -> None:
-        self.evaluate(runner, 'knn_top1')
+        self.evaluate(runner, '')

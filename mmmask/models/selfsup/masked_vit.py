@@ -42,11 +42,17 @@ class MaskedViT(VisionTransformer):
     def __init__(self, fixed_pos_embed: bool = True, mask_token: bool = False,
                  out_type: str = 'raw', **kwargs):
         kwargs.setdefault('norm_cfg', dict(type='LN', eps=1e-6))
+        if isinstance(kwargs.get('out_indices'), tuple):  # mmpretrain edits them in place
+            kwargs['out_indices'] = list(kwargs['out_indices'])
         super().__init__(out_type=out_type, with_cls_token=True, **kwargs)
         self.fixed_pos_embed = fixed_pos_embed
         if fixed_pos_embed:
             self.pos_embed.requires_grad = False
         self.mask_token = nn.Parameter(torch.zeros(1, 1, self.embed_dims)) if mask_token else None
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        return self  # mmpretrain's VisionTransformer.train returns None
 
     @property
     def num_patches(self) -> int:

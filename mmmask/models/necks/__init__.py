@@ -1,0 +1,4 @@
+"""Necks shared across methods."""
+from .flatten_neck import FlattenNeck
+
+__all__ = ['FlattenNeck']
