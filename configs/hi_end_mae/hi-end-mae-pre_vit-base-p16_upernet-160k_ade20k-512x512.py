@@ -1,0 +1,6 @@
+# vit-base-p16_upernet-160k_ade20k-512x512: transfer of the Hi-End-MAE pretraining
+# hi-end-mae_vit-base-p16_8xb512-amp-coslr-800e_in1k (backbone weights only).
+_base_ = '../_base_/benchmarks/vit-base-p16_upernet-160k_ade20k-512x512.py'
+model = dict(backbone=dict(init_cfg=dict(
+    type='Pretrained', prefix='backbone.',
+    checkpoint='work_dirs/hi-end-mae_vit-base-p16_8xb512-amp-coslr-800e_in1k/epoch_800.pth')))
