@@ -1,0 +1,7 @@
+# Fine-tuning on ImageNet-1k (mmpretrain's MAE recipe)
+# with the maskalign ViT-B/16 backbone, pretrained by
+# maskalign_vit-base-p16_8xb128-200e_in1k.py.
+_base_ = '../_base_/benchmarks/vit-base-p16_ft-100e_in1k.py'
+checkpoint = 'work_dirs/maskalign_vit-base-p16_8xb128-200e_in1k/epoch_200.pth'
+model = dict(backbone=dict(
+    init_cfg=dict(type='Pretrained', checkpoint=checkpoint, prefix='backbone.')))
