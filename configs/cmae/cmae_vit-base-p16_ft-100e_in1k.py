@@ -1,0 +1,7 @@
+# Fine-tuning on ImageNet-1k (mmpretrain's MAE recipe)
+# with the cmae ViT-B/16 backbone, pretrained by
+# cmae_vit-base-p16_8xb512-amp-coslr-300e_in1k.py.
+_base_ = '../_base_/benchmarks/vit-base-p16_ft-100e_in1k.py'
+checkpoint = 'work_dirs/cmae_vit-base-p16_8xb512-amp-coslr-300e_in1k/epoch_300.pth'
+model = dict(backbone=dict(
+    init_cfg=dict(type='Pretrained', checkpoint=checkpoint, prefix='backbone.')))
