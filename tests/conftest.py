@@ -63,6 +63,8 @@ ONE_THREAD = dict(OMP_NUM_THREADS='1')
 #: cfg-options that keep a training run in one process (no dataloader workers)
 NO_WORKERS = ['train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False',
               'val_dataloader.num_workers=0', 'val_dataloader.persistent_workers=False']
+#: the train-loader part of NO_WORKERS, for configs without a val loop (self-supervised pretraining)
+TRAIN_NO_WORKERS = [o for o in NO_WORKERS if o.startswith('train_dataloader.')]
 
 
 @pytest.fixture(scope='session')

@@ -6,6 +6,6 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=10),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', interval=5, max_keep_ckpts=1),
+    checkpoint=dict(type='CheckpointHook', interval=20, max_keep_ckpts=1),
     sampler_seed=dict(type='DistSamplerSeedHook'))
 log_processor = dict(window_size=10)

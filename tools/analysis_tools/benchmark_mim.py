@@ -5,7 +5,7 @@ measured in one process, interleaved, so machine load hits every config alike.
         [--rounds 5] [--iters 10] [--warmup 3] [--device cpu] [--out table.md]
 
 Without CONFIGs it times every `configs/{hpm,gmml,maskalign,mto,cmae,hi_end_mae}/*toy-pretrain.py`
-against `configs/quickstart/mae_vit-tiny-p8_1xb64-30e_toy-pretrain.py` (same ViT, same mask ratio).
+against `configs/quickstart/mae_vit-tiny-p8_1xb64-60e_toy-pretrain.py` (same ViT, same mask ratio).
 Pass the ViT-B configs (and `--device cuda`) for the paper-scale comparison. A step is
 `model.train_step` (data preprocessing, masking, teachers, forward, backward, optimizer update)
 on a fixed synthetic uint8 batch with the config's number of views and image size. Each round
@@ -30,7 +30,7 @@ import mmmask  # noqa: F401
 from mmmask.registry import MODELS
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-REFERENCE = osp.join(REPO, 'configs/quickstart/mae_vit-tiny-p8_1xb64-30e_toy-pretrain.py')
+REFERENCE = osp.join(REPO, 'configs/quickstart/mae_vit-tiny-p8_1xb64-60e_toy-pretrain.py')
 METHODS = ('hpm', 'gmml', 'maskalign', 'mto', 'cmae', 'hi_end_mae')
 
 

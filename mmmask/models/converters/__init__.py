@@ -13,3 +13,10 @@ __all__ += ['convert_vitp', 'vitp_arch_of']
 from .kmax import convert_kmax, convert_kmax_pixel_decoder, convert_kmax_transformer_decoder
 
 __all__ += ['convert_kmax', 'convert_kmax_pixel_decoder', 'convert_kmax_transformer_decoder']
+from .gmml import convert_gmml  # noqa: E402
+from .hi_end_mae import convert_hi_end_mae  # noqa: E402
+from .hpm import convert_hpm  # noqa: E402
+from .maskalign import convert_hf_clip_vision, convert_maskalign  # noqa: E402
+
+__all__ += ['convert_gmml', 'convert_hi_end_mae', 'convert_hpm', 'convert_maskalign',
+            'convert_hf_clip_vision']

@@ -64,8 +64,10 @@ class EMATeacher(nn.Module):
     @torch.no_grad()
     def update(self, model: nn.Module, decay: float = None) -> None:
         d = self.current_decay() if decay is None else decay
-        for t, s in zip(self.module.parameters(), model.parameters()):
-            t.mul_(d).add_(s.detach(), alpha=1 - d)
+        teacher = list(self.module.parameters())
+        student = [p.detach() for p in model.parameters()]
+        torch._foreach_mul_(teacher, d)
+        torch._foreach_add_(teacher, student, alpha=1 - d)
         for t, s in zip(self.module.buffers(), model.buffers()):
             if self.update_buffers and t.dtype.is_floating_point:
                 t.mul_(d).add_(s.detach(), alpha=1 - d)
