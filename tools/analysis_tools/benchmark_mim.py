@@ -6,7 +6,10 @@ measured in one process, interleaved, so machine load hits every config alike.
 
 Without CONFIGs it times every `configs/{hpm,gmml,maskalign,mto,cmae,hi_end_mae}/*toy-pretrain.py`
 against `configs/quickstart/mae_vit-tiny-p8_1xb64-60e_toy-pretrain.py` (same ViT, same mask ratio).
-Pass the ViT-B configs (and `--device cuda`) for the paper-scale comparison. A step is
+For the paper-scale comparison pass the ViT-B configs with
+`--reference mmpretrain::mae/mae_vit-base-p16_8xb512-amp-coslr-800e_in1k.py` (a `package::path`
+names a config shipped with an installed OpenMMLab package), `--fp32` to time every config with
+the same plain optimizer wrapper, and `--device cuda` where there is a GPU. A step is
 `model.train_step` (data preprocessing, masking, teachers, forward, backward, optimizer update)
 on a fixed synthetic uint8 batch with the config's number of views and image size. Each round
 times `--iters` steps of every config in turn; the table reports the median step over rounds and
@@ -14,6 +17,7 @@ the ratio to the reference.
 """
 import argparse
 import glob
+import importlib
 import os.path as osp
 import statistics
 import sys
@@ -53,8 +57,21 @@ def pipeline_geometry(cfg: Config):
     return views, size or 224
 
 
-def prepare(path: str, batch_size: int, device: str):
-    cfg = Config.fromfile(path)
+def resolve(path: str) -> str:
+    """``mmpretrain::mae/x.py`` → the config file shipped inside the installed package."""
+    if '::' not in path:
+        return path
+    package, rel = path.split('::', 1)
+    module = importlib.import_module(package)
+    return osp.join(osp.dirname(module.__file__), '.mim', 'configs', rel)
+
+
+def prepare(path: str, batch_size: int, device: str, fp32: bool = False):
+    cfg = Config.fromfile(resolve(path))
+    if fp32 and 'Amp' in cfg.optim_wrapper.get('type', ''):
+        cfg.optim_wrapper.type = 'OptimWrapper'
+        for key in ('loss_scale', 'dtype'):
+            cfg.optim_wrapper.pop(key, None)
     init_default_scope(cfg.get('default_scope', 'mmpretrain'))
     model_cfg = cfg.model.copy()
     model_cfg.pop('init_cfg', None)
@@ -89,6 +106,8 @@ def main() -> int:
     parser.add_argument('--iters', type=int, default=10)
     parser.add_argument('--warmup', type=int, default=3)
     parser.add_argument('--device', default='cpu')
+    parser.add_argument('--fp32', action='store_true',
+                        help='replace AmpOptimWrapper by OptimWrapper in every config')
     parser.add_argument('--out', help='also write the markdown table here')
     args = parser.parse_args()
     configs = args.configs or sorted(
@@ -100,7 +119,8 @@ def main() -> int:
     for key, value in (('epoch', 0), ('max_epochs', 1), ('iter', 0), ('max_iters', 1000)):
         hub.update_info(key, value)
     torch.manual_seed(0)
-    entries = [prepare(p, args.batch_size, args.device) for p in [args.reference] + configs]
+    entries = [prepare(p, args.batch_size, args.device, args.fp32)
+               for p in [args.reference] + configs]
     for e in entries:
         run_steps(e, args.warmup, args.device)
     for _ in range(args.rounds):
