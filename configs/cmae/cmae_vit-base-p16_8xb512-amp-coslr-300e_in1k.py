@@ -4,28 +4,10 @@
 # with Point-CMAE's additions: a second independent mask, a second decoder (own mask token and
 # position embedding, pos re-added before every block, no qkv bias) and the co-masked consistency
 # term (official all-pairs form, λ = 1; see README.md).
-_base_ = ['../_base_/pretrain_runtime.py']
-data_preprocessor = dict(
-    type='SelfSupDataPreprocessor', mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375],
-    to_rgb=True)
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='RandomResizedCrop', scale=224, crop_ratio_range=(0.2, 1.0), backend='pillow',
-         interpolation='bicubic'),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PackInputs')
-]
-train_dataloader = dict(
-    batch_size=512,
-    num_workers=8,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
-    collate_fn=dict(type='default_collate'),
-    dataset=dict(type='mmpretrain.ImageNet', data_root='data/imagenet/', split='train',
-                 pipeline=train_pipeline))
+_base_ = ['../_base_/datasets/imagenet_bs512_mae-pretrain.py', '../_base_/pretrain_runtime.py']
 model = dict(
     type='mmmask.CMAE',
-    data_preprocessor=data_preprocessor,
+    data_preprocessor={{_base_.data_preprocessor}},
     backbone=dict(type='mmmask.MaskedViT', arch='b', img_size=224, patch_size=16),
     neck=dict(type='mmmask.CMAEDecoder', num_patches=196, patch_size=16, in_chans=3,
               embed_dim=768, decoder_embed_dim=512, decoder_depth=8, decoder_num_heads=16,

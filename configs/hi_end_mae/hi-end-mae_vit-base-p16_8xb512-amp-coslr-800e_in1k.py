@@ -7,30 +7,12 @@
 # recipe is MAE's ImageNet one (AdamW (0.9, 0.95), wd 0.05, blr 1.5e-4, batch 4096, 40 warmup
 # epochs, RandomResizedCrop(0.2, 1) + flip, AMP); the official medical recipe is lr 1e-4 (not
 # batch-scaled), 24 volumes/GPU, 1000 epochs, 10 warmup epochs, same AdamW betas/wd.
-_base_ = ['../_base_/pretrain_runtime.py']
+_base_ = ['../_base_/datasets/imagenet_bs512_mae-pretrain.py', '../_base_/pretrain_runtime.py']
 
-data_preprocessor = dict(
-    type='SelfSupDataPreprocessor', mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375],
-    to_rgb=True)
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='RandomResizedCrop', scale=224, crop_ratio_range=(0.2, 1.0), backend='pillow',
-         interpolation='bicubic'),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PackInputs')
-]
-train_dataloader = dict(
-    batch_size=512,
-    num_workers=8,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
-    collate_fn=dict(type='default_collate'),
-    dataset=dict(type='mmpretrain.ImageNet', data_root='data/imagenet/', split='train',
-                 pipeline=train_pipeline))
 
 model = dict(
     type='mmmask.HiEndMAE',
-    data_preprocessor=data_preprocessor,
+    data_preprocessor={{_base_.data_preprocessor}},
     backbone=dict(type='mmmask.MaskedViT', arch='b', img_size=224, patch_size=16),
     neck=dict(type='mmmask.HiEndMAEDecoder', num_patches=196, embed_dim=768,
               out_channels=16 * 16 * 3, decoder_embed_dim=384, decoder_num_heads=12,

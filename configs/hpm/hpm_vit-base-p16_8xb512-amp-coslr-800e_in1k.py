@@ -6,30 +6,12 @@
 # 40 warmup epochs + cosine, RandomResizedCrop(0.2, 1) + flip, AMP.
 # Batch 4096 (8 x 512) as mmpretrain's MAE configs; the official scripts train this schedule at
 # 8 x 32 (lr = 1.5e-4): auto_scale_lr keeps lr = 1.5e-4 x batch / 256 for any batch.
-_base_ = ['../_base_/pretrain_runtime.py']
+_base_ = ['../_base_/datasets/imagenet_bs512_mae-pretrain.py', '../_base_/pretrain_runtime.py']
 
-data_preprocessor = dict(
-    type='SelfSupDataPreprocessor', mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375],
-    to_rgb=True)
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='RandomResizedCrop', scale=224, crop_ratio_range=(0.2, 1.0), backend='pillow',
-         interpolation='bicubic'),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PackInputs')
-]
-train_dataloader = dict(
-    batch_size=512,
-    num_workers=8,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
-    collate_fn=dict(type='default_collate'),
-    dataset=dict(type='mmpretrain.ImageNet', data_root='data/imagenet/', split='train',
-                 pipeline=train_pipeline))
 
 model = dict(
     type='mmmask.HPM',
-    data_preprocessor=data_preprocessor,
+    data_preprocessor={{_base_.data_preprocessor}},
     backbone=dict(type='mmmask.MaskedViT', arch='b', img_size=224, patch_size=16),
     neck=dict(type='mmmask.HPMDecoder', num_patches=196, patch_size=16, in_chans=3,
               embed_dim=768, decoder_embed_dim=512, decoder_depth=8, decoder_num_heads=16,

@@ -9,30 +9,13 @@
 #   python tools/model_converters/maskalign2mmmask.py --clip \
 #       path/to/openai-clip-vit-base-patch16/pytorch_model.bin \
 #       checkpoints/clip-vit-base-p16_openai.pth
-_base_ = ['../_base_/pretrain_runtime.py']
-data_preprocessor = dict(
-    type='SelfSupDataPreprocessor', mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375],
-    to_rgb=True)
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='RandomResizedCrop', scale=224, crop_ratio_range=(0.2, 1.0), backend='pillow',
-         interpolation='bicubic'),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PackInputs')
-]
-train_dataloader = dict(
-    batch_size=128,
-    num_workers=10,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
-    collate_fn=dict(type='default_collate'),
-    dataset=dict(type='mmpretrain.ImageNet', data_root='data/imagenet/', split='train',
-                 pipeline=train_pipeline))
+_base_ = ['../_base_/datasets/imagenet_bs512_mae-pretrain.py', '../_base_/pretrain_runtime.py']
+train_dataloader = dict(batch_size=128, num_workers=10)
 
 teacher_checkpoint = 'checkpoints/clip-vit-base-p16_openai.pth'
 model = dict(
     type='mmmask.MaskAlign',
-    data_preprocessor=data_preprocessor,
+    data_preprocessor={{_base_.data_preprocessor}},
     backbone=dict(type='mmmask.MaskedViT', arch='b', img_size=224, patch_size=16,
                   drop_path_rate=0.1),
     teacher=dict(type='VisionTransformer', arch='b', img_size=224, patch_size=16, pre_norm=True,
