@@ -33,6 +33,7 @@ def baseline(tmp_path_factory) -> dict:
 
 
 @pytest.mark.slow
+@pytest.mark.extended  # the multi-task test covers all three tasks in the default run
 def test_semantic_beats_majority_class(workdir, baseline):
     out = train('semantic', 400, workdir)
     miou, aacc = final_metric(out, 'mIoU'), final_metric(out, 'aAcc')
@@ -43,6 +44,7 @@ def test_semantic_beats_majority_class(workdir, baseline):
 
 
 @pytest.mark.slow
+@pytest.mark.extended  # the multi-task test covers all three tasks in the default run
 def test_depth_beats_mean_depth(workdir, baseline):
     out = train('depth', 300, workdir)
     rmse, abs_rel = final_metric(out, 'rmse'), final_metric(out, 'abs_rel')
@@ -53,6 +55,7 @@ def test_depth_beats_mean_depth(workdir, baseline):
 
 
 @pytest.mark.slow
+@pytest.mark.extended  # the multi-task test covers all three tasks in the default run
 def test_normals_beat_mean_normal(workdir, baseline):
     out = train('normal', 300, workdir)
     mean, a11 = final_metric(out, 'normal_mean'), final_metric(out, r'normal_a11.25')
