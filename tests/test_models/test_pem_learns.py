@@ -11,6 +11,7 @@ PAN_ITERS = 600
 
 
 @pytest.mark.slow
+@pytest.mark.extended  # ~12 min; PEM's learning in the default run: the panoptic test below
 def test_toy_semantic_learns(workdir, toy_resnet18):
     """The toy recipe as documented: the toy "ImageNet" backbone (10 epochs of digit crops,
     ~2 min), then 1,000 of the PEM config's 2,000 iterations. Separating sky from ground alone

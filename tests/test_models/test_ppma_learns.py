@@ -10,6 +10,7 @@ TOY_SEG = osp.join(REPO, 'configs', 'ppma', 'upernet_ppma-toy_1xb8-2k_toy-seg-64
 
 
 @pytest.mark.slow
+@pytest.mark.extended  # ~7 min (= tools/quickstart.sh); default run: the classification test
 def test_toy_segmentation_learns(workdir):
     """The toy config as shipped (2,000 iterations, ~5 min on 2 cores). A model that only separates
     sky from ground scores ~15 mIoU on these scenes; PPMA must also find and name the digits
