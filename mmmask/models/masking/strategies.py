@@ -1,12 +1,11 @@
 """Token-level mask strategies: random (MAE), block-wise (BEiT), coarse random (SimMIM),
 hard-patch (HPM), attention-guided (MaskAlign), double/co-masked (CMAE), progressive redundant."""
 import math
-import random
 from typing import Optional, Tuple
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from mmpretrain.datasets.transforms import BEiTMaskGenerator
 
 from mmmask.registry import MODELS
 from .base import (BaseMaskGenerator, MaskPair, MaskSample, num_visible, sample_from_mask,
@@ -38,10 +37,11 @@ class RandomMasking(BaseMaskGenerator):
 
 @MODELS.register_module()
 class BlockwiseMasking(BaseMaskGenerator):
-    """BEiT's block-wise masking (Bao et al., 2022): rectangles of at least ``min_num_patches``
-    tokens with aspect ratio in ``[min_aspect, 1/min_aspect]`` until ``ratio * L`` tokens are
-    masked (fewer when no rectangle fits; ``exact=True`` tops each row up at random so every row
-    masks the same count and the sample gets ``ids_keep``).
+    """BEiT's block-wise masking (Bao et al., 2022), drawn per image by mmpretrain's
+    ``BEiTMaskGenerator``: rectangles of at least ``min_num_patches`` tokens with aspect ratio in
+    ``[min_aspect, 1/min_aspect]`` until ``ratio * L`` tokens are masked (fewer when no rectangle
+    fits; ``exact=True`` tops each row up at random so every row masks the same count and the
+    sample gets ``ids_keep``).
     """
 
     def __init__(self, ratio: float = 0.4, min_num_patches: int = 4,
@@ -50,42 +50,20 @@ class BlockwiseMasking(BaseMaskGenerator):
         super().__init__()
         self.ratio, self.min_num_patches = ratio, min_num_patches
         self.max_num_patches, self.exact = max_num_patches, exact
-        max_aspect = 1 / min_aspect
-        self.log_aspect = (math.log(min_aspect), math.log(max_aspect))
-
-    def _paste(self, mask: Tensor, budget: int) -> int:
-        height, width = mask.shape
-        delta = 0
-        for _ in range(10):
-            area = random.uniform(self.min_num_patches, budget)
-            aspect = math.exp(random.uniform(*self.log_aspect))
-            h = int(round(math.sqrt(area * aspect)))
-            w = int(round(math.sqrt(area / aspect)))
-            if w < width and h < height:
-                top, left = random.randint(0, height - h), random.randint(0, width - w)
-                region = mask[top:top + h, left:left + w]
-                already = int(region.sum())
-                if 0 < h * w - already <= budget:
-                    delta = h * w - already
-                    region.fill_(True)
-                if delta > 0:
-                    break
-        return delta
+        self.min_aspect = min_aspect
 
     def forward(self, batch_size: int, grid: Tuple[int, int], device=None, **signals) -> MaskSample:
         L = grid[0] * grid[1]
         target = int(round(self.ratio * L))
-        max_block = self.max_num_patches or target
+        # mmpretrain's BEiT transform draws one image's blocks; it is reused per row here
+        beit = BEiTMaskGenerator(input_size=tuple(grid), num_masking_patches=target,
+                                 min_num_patches=self.min_num_patches,
+                                 max_num_patches=self.max_num_patches,
+                                 min_aspect=self.min_aspect)
         masks = []
         for _ in range(batch_size):
-            mask = torch.zeros(grid, dtype=torch.bool)
-            count = 0
-            while count < target:
-                delta = self._paste(mask, min(target - count, max_block))
-                if delta == 0:
-                    break
-                count += delta
-            mask = mask.flatten()
+            mask = torch.from_numpy(beit.transform({})['mask']).bool().flatten()
+            count = int(mask.sum())
             if self.exact and count < target:
                 free = (~mask).nonzero().flatten()
                 mask[free[torch.randperm(len(free))[:target - count]]] = True
@@ -144,7 +122,8 @@ class HardPatchMasking(BaseMaskGenerator):
         self.check_signals(dict(scores=scores))
         L = grid[0] * grid[1]
         if scores.shape != (batch_size, L):
-            raise ValueError(f'scores must be [B, L] = {(batch_size, L)}, got {tuple(scores.shape)}')
+            raise ValueError(f'scores must be [B, L] = {(batch_size, L)}, '
+                             f'got {tuple(scores.shape)}')
         keep = num_visible(L, self.ratio)
         alpha = self.alpha() if alpha is None else alpha
         num_hard = int((L - keep) * alpha)
