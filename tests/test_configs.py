@@ -73,7 +73,7 @@ def test_model_config_builds(path, tmp_path, monkeypatch):
 @pytest.mark.parametrize('path', DATASET_CONFIGS, ids=_ids(DATASET_CONFIGS))
 def test_dataset_config_builds(path, tmp_path, monkeypatch):
     cfg = Config.fromfile(path)
-    reader = str(cfg.get('dataset_type', ''))
+    reader = str(cfg.get('dataset_type', '') or cfg.train_dataloader.dataset.type)
     if '.' in reader:
         scope = reader.split('.')[0]
     else:  # an unprefixed upstream type: the scope whose registry has it
