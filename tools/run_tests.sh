@@ -20,7 +20,7 @@ if [ $# -gt 0 ]; then
   exec "$PY" -m pytest "$@"
 fi
 if [ "${MMMASK_TEST_SHARDS:-1}" = 1 ]; then
-  exec "$PY" -m pytest -m "not extended" tests
+  exec "$PY" -m pytest -m "not extended" --durations=40 tests
 fi
 SHARD2=()
 for f in tests/test_models/test_{ppma,eco_m2f,polymax,hpm,gmml,mto,maskalign,cmae,hi_end_mae}_learns.py; do

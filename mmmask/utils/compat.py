@@ -12,6 +12,9 @@ Each patch repairs one documented breakage (see ``../shared/research/ecosystem.m
   (bf16 autocast on CPU, no loss scaling), so ``--amp`` works on CPU-only machines.
 * numpy 2 removed ``np.in1d``/``np.float`` which some upstream modules still use; those modules (and
   only those) get a numpy namespace with the old names restored, when they are imported.
+* numpy 2 refuses ``np.uint8(negative)``, which mmcv's ``adjust_hue`` relies on for a negative hue
+  shift (so mmpretrain's ``ColorJitter(hue=...)`` raised ``OverflowError`` on about half of the
+  images): ``mmcv.adjust_hue`` gets the numpy-1 wrap-around (``int(255·h) mod 256``).
 """
 import importlib.abc
 import importlib.util
@@ -185,6 +188,60 @@ def _patch_numpy2() -> None:
         sys.meta_path.insert(0, _NumpyAliasFinder())
 
 
+def _wrapped_hue_shift(hue_factor: float) -> np.uint8:
+    """numpy 1's ``np.uint8(hue_factor * 255)``: truncate, then wrap modulo 256."""
+    return np.uint8(int(hue_factor * 255) % 256)
+
+
+def adjust_hue(img: np.ndarray, hue_factor: float, backend=None) -> np.ndarray:
+    """``mmcv.adjust_hue`` with numpy 1's uint8 wrap-around of a negative shift (same outputs)."""
+    import cv2
+    import mmcv.image.photometric as photometric
+    if hue_factor >= 0:
+        return _ORIGINAL_ADJUST_HUE(img, hue_factor, backend=backend)
+    if not -0.5 <= hue_factor <= 0.5:
+        raise ValueError(f'hue_factor:{hue_factor} is not in [-0.5, 0.5].')
+    if not (isinstance(img, np.ndarray) and img.ndim in (2, 3)):
+        raise TypeError('img should be ndarray with dim=[2 or 3].')
+    backend = backend or photometric.imread_backend
+    if backend not in ('cv2', 'pillow'):
+        raise ValueError(f'backend: {backend} is not supported.'
+                         f"Supported backends are 'cv2', 'pillow'")
+    shift = _wrapped_hue_shift(hue_factor)
+    if backend == 'pillow':
+        from PIL import Image
+        if img.dtype != np.uint8:
+            raise TypeError('adjust_hue: the pillow backend needs a uint8 image')
+        pil = Image.fromarray(img[..., ::-1], mode='RGB')
+        h, s, v = pil.convert('HSV').split()
+        np_h = np.array(h, dtype=np.uint8)
+        with np.errstate(over='ignore'):
+            np_h += shift
+        pil = Image.merge('HSV', (Image.fromarray(np_h, 'L'), s, v)).convert(pil.mode)
+        return np.array(pil, dtype=img.dtype)[..., ::-1]
+    dtype = img.dtype
+    h, s, v = cv2.split(cv2.cvtColor(img.astype(np.uint8), cv2.COLOR_BGR2HSV_FULL))
+    h = h.astype(np.uint8)
+    with np.errstate(over='ignore'):
+        h += shift
+    return cv2.cvtColor(cv2.merge([h, s, v]), cv2.COLOR_HSV2BGR_FULL).astype(dtype)
+
+
+_ORIGINAL_ADJUST_HUE = None
+
+
+def _patch_adjust_hue() -> None:
+    global _ORIGINAL_ADJUST_HUE
+    import mmcv
+    import mmcv.image
+    import mmcv.image.photometric as photometric
+    if photometric.adjust_hue is adjust_hue:
+        return
+    _ORIGINAL_ADJUST_HUE = photometric.adjust_hue
+    for module in (mmcv, mmcv.image, photometric):
+        module.adjust_hue = adjust_hue
+
+
 def apply_patches() -> None:
     """Apply every patch once (idempotent)."""
     global _APPLIED
@@ -194,4 +251,5 @@ def apply_patches() -> None:
     _patch_cpu_distributed()
     _patch_cpu_amp()
     _patch_numpy2()
+    _patch_adjust_hue()
     _APPLIED = True

@@ -113,3 +113,28 @@ def test_cpu_distributed_init_uses_gloo(monkeypatch):
         assert t.item() == 1
     finally:
         dist.destroy_process_group()
+
+
+def test_adjust_hue_negative_shift_wraps_like_numpy1():
+    """mmcv's adjust_hue shifts the uint8 hue by np.uint8(255·h); numpy 2 refuses a negative h
+    (OverflowError in mmpretrain's ColorJitter). The patch restores numpy 1's wrap-around."""
+    import cv2
+    import mmcv
+    import mmmask  # noqa: F401  (applies the patches)
+    from mmmask.registry import TRANSFORMS
+    img = np.random.default_rng(0).integers(0, 256, (8, 8, 3), dtype=np.uint8)
+    for backend in ('cv2', 'pillow'):
+        out = mmcv.adjust_hue(img, -0.1, backend=backend)
+        # a shift of int(-25.5) mod 256 = 231 equals a shift of 231/255 ≈ +0.906 of the hue wheel
+        assert out.shape == img.shape and out.dtype == np.uint8
+        assert not np.array_equal(out, img)
+    h, s, v = cv2.split(cv2.cvtColor(img, cv2.COLOR_BGR2HSV_FULL))
+    expect = cv2.cvtColor(cv2.merge([((h.astype(np.int64) - 25) % 256).astype(np.uint8), s, v]),
+                          cv2.COLOR_HSV2BGR_FULL)
+    np.testing.assert_array_equal(mmcv.adjust_hue(img, -0.1, backend='cv2'), expect)
+    # positive shifts are the original function's
+    np.testing.assert_array_equal(mmcv.adjust_hue(img, 0.2, backend='cv2'),
+                                  mmcv.image.photometric.adjust_hue(img, 0.2, backend='cv2'))
+    jitter = TRANSFORMS.build(dict(type='mmpretrain.ColorJitter', hue=0.5))
+    for _ in range(20):  # about half of the draws are negative
+        assert jitter(dict(img=img.copy()))['img'].shape == img.shape
