@@ -3,11 +3,7 @@
 # another glyph), plus the labelled bank/query loaders of the frozen-feature probes
 # (mmmask.KNNEvalHook: k-NN and a linear probe on globally pooled features, each also on the
 # random-init backbone before training).
-dataset_type = 'mmpretrain.CustomDataset'
-data_root = 'data/toy/cls/'
-data_preprocessor = dict(
-    type='SelfSupDataPreprocessor', mean=[127.5, 127.5, 127.5], std=[64.0, 64.0, 64.0],
-    to_rgb=True)
+_base_ = './toy_pretrain.py'  # data root, preprocessor, probe loaders and KNNEvalHook
 view_pipeline = [
     dict(type='RandomResizedCrop', scale=32, crop_ratio_range=(0.3, 1.0), backend='pillow'),
     dict(type='RandomApply',
@@ -22,28 +18,10 @@ train_pipeline = [
     dict(type='MultiView', num_views=2, transforms=[view_pipeline]),
     dict(type='PackInputs'),
 ]
-knn_pipeline = [dict(type='LoadImageFromFile'), dict(type='PackInputs')]
-train_dataloader = dict(
-    batch_size=64,
-    num_workers=2,
-    persistent_workers=True,
-    drop_last=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
-    collate_fn=dict(type='default_collate'),
-    dataset=dict(type='mmmask.ToyData', world='cls', reader=dataset_type, data_root=data_root,
-                 data_prefix='train', pipeline=train_pipeline))
-
-knn_bank = dict(
-    batch_size=250, num_workers=0, sampler=dict(type='DefaultSampler', shuffle=False),
-    collate_fn=dict(type='default_collate'),
-    dataset=dict(type='mmmask.ToyData', world='cls', reader=dataset_type, data_root=data_root,
-                 data_prefix='train', pipeline=knn_pipeline))
-knn_query = dict(
-    batch_size=250, num_workers=0, sampler=dict(type='DefaultSampler', shuffle=False),
-    collate_fn=dict(type='default_collate'),
-    dataset=dict(type='mmmask.ToyData', world='cls', reader=dataset_type, data_root=data_root,
-                 data_prefix='val', pipeline=knn_pipeline))
+train_dataloader = dict(drop_last=True, dataset=dict(pipeline=train_pipeline))
+# globally pooled features for the probes (CNN feature maps / all tokens averaged)
 custom_hooks = [
-    dict(type='mmmask.KNNEvalHook', train_dataloader=knn_bank, val_dataloader=knn_query,
-         num_classes=10, k=20, temperature=0.07, pool='mean', linear_probe=True)
+    dict(type='mmmask.KNNEvalHook', train_dataloader={{_base_.knn_bank}},
+         val_dataloader={{_base_.knn_query}}, num_classes=10, k=20, temperature=0.07,
+         pool='mean', linear_probe=True)
 ]

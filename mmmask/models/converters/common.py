@@ -13,6 +13,21 @@ class ConversionError(KeyError):
         return str(self.args[0]) if self.args else ''
 
 
+#: timm / DINO ``VisionTransformer`` keys under ``backbone.`` -> mmpretrain ``VisionTransformer``
+#: keys (GMML, TOV-VICReg and other DINO-derived code bases share this layout).
+_TIMM_BLOCK = r'backbone\.blocks\.(\d+)\.'
+TIMM_VIT_BACKBONE_RULES = [
+    (r'backbone\.(cls_token|pos_embed)', r'backbone.\1'),
+    (r'backbone\.patch_embed\.proj\.(weight|bias)', r'backbone.patch_embed.projection.\1'),
+    (_TIMM_BLOCK + r'norm1\.(weight|bias)', r'backbone.layers.\1.ln1.\2'),
+    (_TIMM_BLOCK + r'norm2\.(weight|bias)', r'backbone.layers.\1.ln2.\2'),
+    (_TIMM_BLOCK + r'attn\.(qkv|proj)\.(weight|bias)', r'backbone.layers.\1.attn.\2.\3'),
+    (_TIMM_BLOCK + r'mlp\.fc1\.(weight|bias)', r'backbone.layers.\1.ffn.layers.0.0.\2'),
+    (_TIMM_BLOCK + r'mlp\.fc2\.(weight|bias)', r'backbone.layers.\1.ffn.layers.1.\2'),
+    (r'backbone\.norm\.(weight|bias)', r'backbone.ln1.\1'),
+]
+
+
 def unwrap_state_dict(ckpt: dict, keys: Sequence[str] = ('state_dict', 'model', 'module')
                       ) -> Dict[str, Tensor]:
     """Return the tensor dict of a checkpoint, looking inside the usual wrapper keys."""

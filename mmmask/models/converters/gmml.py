@@ -11,18 +11,9 @@ from typing import Dict
 
 from torch import Tensor
 
-from .common import rename_keys
+from .common import TIMM_VIT_BACKBONE_RULES, rename_keys
 
-_BLOCK = r'backbone\.blocks\.(\d+)\.'
-_RULES = [
-    (r'backbone\.(cls_token|pos_embed)', r'backbone.\1'),
-    (r'backbone\.patch_embed\.proj\.(weight|bias)', r'backbone.patch_embed.projection.\1'),
-    (_BLOCK + r'norm1\.(weight|bias)', r'backbone.layers.\1.ln1.\2'),
-    (_BLOCK + r'norm2\.(weight|bias)', r'backbone.layers.\1.ln2.\2'),
-    (_BLOCK + r'attn\.(qkv|proj)\.(weight|bias)', r'backbone.layers.\1.attn.\2.\3'),
-    (_BLOCK + r'mlp\.fc1\.(weight|bias)', r'backbone.layers.\1.ffn.layers.0.0.\2'),
-    (_BLOCK + r'mlp\.fc2\.(weight|bias)', r'backbone.layers.\1.ffn.layers.1.\2'),
-    (r'backbone\.norm\.(weight|bias)', r'backbone.ln1.\1'),
+_RULES = TIMM_VIT_BACKBONE_RULES + [
     (r'backbone\.(head_class|head_data)\..+', None),  # classification heads (fine-tuning only)
     (r'head_recons\.mlp\.(0|2|4)\.(weight|bias)', r'head.mlp.\1.\2'),
     (r'head_recons\.convTrans\.(weight|bias)', r'head.deconv.\1'),

@@ -3,6 +3,7 @@ momentum schedules of the methods that use one: constant, HPM's per-epoch ramp, 
 cosine."""
 import copy
 import math
+from typing import Optional
 
 import torch
 from torch import nn
@@ -41,17 +42,37 @@ class EMATeacher(nn.Module):
         decay: teacher weight (``1 - momentum`` in mmengine's EMA convention).
         schedule: ``constant``, ``hpm`` or ``cosine`` (see :func:`ema_decay`).
         end_decay: the schedule's end value.
-        update_buffers: also average float buffers (BN statistics); otherwise copy them.
+        update_buffers: also average float buffers (BN statistics); otherwise copy them
+            (shorthand for ``buffers='average'`` / ``'copy'``).
+        buffers: what :meth:`update` does with the teacher's buffers: ``copy`` the student's
+            (default), ``average`` the float ones like the parameters, or leave them ``own``:
+            the teacher keeps its own BN statistics, updated only by its own forwards. With
+            ``own`` the teacher also follows ``train()``/``eval()`` (BN uses batch statistics in
+            training), as PixPro's key encoder does (Xie et al., CVPR 2021, official
+            ``_momentum_update_key_encoder`` averages parameters only); otherwise the teacher
+            always runs in eval mode.
     """
 
+    BUFFER_MODES = ('copy', 'average', 'own')
+
     def __init__(self, model: nn.Module, decay: float = 0.999, schedule: str = 'constant',
-                 end_decay: float = 1.0, update_buffers: bool = False):
+                 end_decay: float = 1.0, update_buffers: bool = False,
+                 buffers: Optional[str] = None):
         super().__init__()
         ema_decay(schedule, decay, end_decay)  # validate the schedule name
+        if buffers is None:
+            buffers = 'average' if update_buffers else 'copy'
+        elif buffers not in self.BUFFER_MODES:
+            raise ValueError(f'unknown EMATeacher buffers mode {buffers!r}; use copy, average '
+                             'or own')
+        elif update_buffers and buffers != 'average':
+            raise ValueError(f"update_buffers=True contradicts buffers={buffers!r}; give only "
+                             "buffers='average'")
         self.module = copy.deepcopy(model)
         self.module.requires_grad_(False)
         self.decay, self.schedule, self.end_decay = decay, schedule, end_decay
-        self.update_buffers = update_buffers
+        self.buffers_mode = buffers
+        self.update_buffers = buffers == 'average'
 
     def current_decay(self) -> float:
         return ema_decay(self.schedule, self.decay, self.end_decay)
@@ -68,6 +89,8 @@ class EMATeacher(nn.Module):
         student = [p.detach() for p in model.parameters()]
         torch._foreach_mul_(teacher, d)
         torch._foreach_add_(teacher, student, alpha=1 - d)
+        if self.buffers_mode == 'own':
+            return
         for t, s in zip(self.module.buffers(), model.buffers()):
             if self.update_buffers and t.dtype.is_floating_point:
                 t.mul_(d).add_(s.detach(), alpha=1 - d)
@@ -79,6 +102,7 @@ class EMATeacher(nn.Module):
             return self.module(*args, **kwargs)
 
     def train(self, mode: bool = True):
-        # the teacher never uses dropout/drop-path
-        super().train(False)
+        # the teacher never uses dropout/drop-path, except a teacher with its own BN statistics
+        # (``buffers='own'``), which runs in train mode like its student
+        super().train(mode if self.buffers_mode == 'own' else False)
         return self
