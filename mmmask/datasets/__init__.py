@@ -7,10 +7,11 @@ from .eco_m2f import LoadExitUtilities, load_exit_utilities
 __all__ += ['LoadExitUtilities', 'load_exit_utilities']
 from .transforms import (CoarsenSegMap, LoadNormalAnnotation, PackDenseInputs, PackPointInputs,
                          RandomFlipDense, SampleSegmentPoints, SegRandomResizedCrop,
-                         SegRandomRotate)
+                         SegRandomRotate, MultiViewWithKeys)
 
 __all__ += ['SegRandomResizedCrop', 'SegRandomRotate', 'CoarsenSegMap', 'SampleSegmentPoints',
-            'PackPointInputs', 'LoadNormalAnnotation', 'RandomFlipDense', 'PackDenseInputs']
+            'PackPointInputs', 'LoadNormalAnnotation', 'RandomFlipDense', 'PackDenseInputs',
+            'MultiViewWithKeys']
 from .nyu import NYU40_CLASSES, NYU40_PALETTE, NYUv2MultiTaskDataset
 
 __all__ += ['NYUv2MultiTaskDataset', 'NYU40_CLASSES', 'NYU40_PALETTE']
@@ -23,3 +24,5 @@ from .synthia import (SYNTHIA_13_CLASSES, SYNTHIA_16_CLASSES, SYNTHIA_MISSING_CL
 
 __all__ += ['GTADataset', 'SynthiaDataset', 'SYNTHIA_16_CLASSES', 'SYNTHIA_13_CLASSES',
             'SYNTHIA_MISSING_CLASSES']
+from . import samplers  # noqa: F401,E402
+from .frame_sequence import *  # noqa: F401,F403,E402

@@ -9,3 +9,7 @@ __all__ = [
 from .dense import LoadNormalAnnotation, PackDenseInputs, RandomFlipDense
 
 __all__ += ['LoadNormalAnnotation', 'RandomFlipDense', 'PackDenseInputs']
+from .multiview import MultiViewWithKeys  # noqa: E402
+
+__all__ += ['MultiViewWithKeys']
+from .coord import *  # noqa: F401,F403,E402
