@@ -48,7 +48,14 @@ REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 REFERENCE = osp.join(REPO, 'configs/quickstart/mae_vit-tiny-p8_1xb64-60e_toy-pretrain.py')
 MIM_METHODS = ('hpm', 'gmml', 'maskalign', 'mto', 'cmae', 'hi_end_mae')
 #: method folder -> (toy config glob, its closest mmpretrain baseline's toy config)
-CONTRASTIVE: Dict[str, Tuple[str, str]] = {}
+CONTRASTIVE: Dict[str, Tuple[str, str]] = {
+    'pixpro': ('configs/pixpro/pixpro_*toy-pretrain.py',
+               'configs/pixpro/byol_resnet18-c16_1xb32-4e_toy-pretrain.py'),
+    'hallucinator': ('configs/hallucinator/hallucinator-mocov2_*toy-pretrain.py',
+                     'configs/hallucinator/mocov2_resnet18-c16_1xb64-6e_toy-pretrain.py'),
+    'tov_vicreg': ('configs/tov_vicreg/tov-vicreg_*toy-pretrain.py',
+                   'configs/tov_vicreg/barlowtwins_vit-tiny-p8_1xb64-30e_toy-pretrain.py'),
+}
 
 
 def resolve(path: str) -> str:
