@@ -14,8 +14,6 @@ teachers see the whole image and their outputs are restricted to the same tokens
 exists (github.com/lygsbw/hybriddistill is empty); every choice the paper text we could read does
 not pin down is listed in ``configs/hybrid_distill/README.md`` (Assumptions).
 """
-import os.path as osp
-import warnings
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -29,7 +27,7 @@ from torch import Tensor, nn
 from mmmask.registry import MODELS
 from ..masking import MaskSample
 from .attention_maps import AttentionRecorder
-from .maskalign import normalize_targets
+from .maskalign import check_teacher_init, normalize_targets
 
 __all__ = [
     'HybridDistill', 'HybridDistillHead', 'feature_distill_loss', 'relation_distill_loss',
@@ -261,19 +259,10 @@ class HybridDistill(BaseSelfSupervisor):
 
     def init_weights(self) -> None:
         for name, t in (('cl_teacher', self.cl_teacher), ('mim_teacher', self.mim_teacher)):
-            cfg = t.init_cfg
-            cfgs = cfg if isinstance(cfg, list) else [cfg] if cfg else []
-            pretrained = [c for c in cfgs if c.get('type') == 'Pretrained']
-            for c in pretrained:
-                ckpt = c.get('checkpoint')
-                if ckpt is None or ('://' not in str(ckpt) and not osp.isfile(ckpt)):
-                    raise ValueError(
-                        f'HybridDistill {name} checkpoint {ckpt!r} not found: download or train '
-                        f'it (configs/hybrid_distill/README.md, "Teachers") and set '
-                        f'model.{name}.init_cfg.checkpoint')
-            if not pretrained:
-                warnings.warn(f'HybridDistill {name} has no Pretrained init_cfg: distilling a '
-                              'random teacher (only meaningful for tests/benchmarks)')
+            check_teacher_init(
+                t, f'HybridDistill {name}',
+                f'Download or train it (configs/hybrid_distill/README.md, "Teachers") and set '
+                f'model.{name}.init_cfg.checkpoint')
         super().init_weights()
         _freeze(self.cl_teacher)
         _freeze(self.mim_teacher)

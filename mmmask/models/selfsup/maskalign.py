@@ -69,6 +69,21 @@ def normalize_targets(y: Tensor, mode: str) -> Tensor:
     raise ValueError(f'unknown target_norm {mode!r}; use whiten, l2, bn or none')
 
 
+def check_teacher_init(teacher: nn.Module, what: str, fix: str) -> None:
+    """Fail early when a frozen teacher's ``Pretrained`` checkpoint is missing (``fix`` says how to
+    get it); warn when the teacher has none (a random teacher: tests and benchmarks only)."""
+    cfg = teacher.init_cfg
+    cfgs = cfg if isinstance(cfg, list) else [cfg] if cfg else []
+    pretrained = [c for c in cfgs if c.get('type') == 'Pretrained']
+    for c in pretrained:
+        ckpt = c.get('checkpoint')
+        if ckpt is None or ('://' not in str(ckpt) and not osp.isfile(ckpt)):
+            raise ValueError(f'{what} checkpoint {ckpt!r} not found. {fix}')
+    if not pretrained:
+        warnings.warn(f'{what} has no Pretrained init_cfg: distilling a random teacher (only '
+                      'meaningful for tests/benchmarks)')
+
+
 @MODELS.register_module()
 class DynamicAlignNeck(BaseModule):
     """Dynamic Alignment of MaskAlign: fuse the student's block outputs ``S_b`` into one feature per
@@ -214,19 +229,10 @@ class MaskAlign(BaseSelfSupervisor):
         return self
 
     def init_weights(self) -> None:
-        cfg = self.teacher.init_cfg
-        cfgs = cfg if isinstance(cfg, list) else [cfg] if cfg else []
-        pretrained = [c for c in cfgs if c.get('type') == 'Pretrained']
-        for c in pretrained:
-            ckpt = c.get('checkpoint')
-            if ckpt is None or ('://' not in str(ckpt) and not osp.isfile(ckpt)):
-                raise ValueError(
-                    f'MaskAlign teacher checkpoint {ckpt!r} not found. Train or download the '
-                    'teacher and set model.teacher.init_cfg.checkpoint (an HF CLIP vision tower '
-                    'converts with tools/model_converters/maskalign2mmmask.py --clip)')
-        if not pretrained:
-            warnings.warn('MaskAlign teacher has no Pretrained init_cfg: distilling a random '
-                          'teacher (only meaningful for tests/benchmarks)')
+        check_teacher_init(
+            self.teacher, 'MaskAlign teacher',
+            'Train or download the teacher and set model.teacher.init_cfg.checkpoint (an HF CLIP '
+            'vision tower converts with tools/model_converters/maskalign2mmmask.py --clip)')
         super().init_weights()
         for p in self.teacher.parameters():
             p.requires_grad = False
