@@ -2,25 +2,13 @@
 # reference of the Hallucinator toy config (same backbone, neck, queue, views, optimiser, schedule).
 # CIFAR ResNet-18 (stem/base 16, 128-d C5), MoCo v2 neck 128 -> 128 -> 128, queue 1024 (a multiple
 # of the 2 x 64 keys the Hallucinator variant enqueues), m = 0.99, T = 0.2, SGD + cosine, 6 epochs.
-# Views: the toy digits' colour is random per image and is an instance-discrimination shortcut
-# (k-NN stays at chance with the base views' hue 0.1), so hue is jittered fully (0.5), grayscale
-# p 0.5 and crops keep >= half of the image.
+# Views: the shared toy views of toy_contrastive.py (hue jittered fully, grayscale p 0.5, crops
+# >= half of the image: the digits' random colour is otherwise an instance-discrimination shortcut).
 #   python tools/train.py configs/hallucinator/mocov2_resnet18-c16_1xb64-6e_toy-pretrain.py
 _base_ = [
     '../_base_/datasets/toy_contrastive.py', '../_base_/schedules/toy_pretrain_30e.py',
     '../_base_/pretrain_runtime.py'
 ]
-view_pipeline = [
-    dict(type='RandomResizedCrop', scale=32, crop_ratio_range=(0.5, 1.0), backend='pillow'),
-    dict(type='ColorJitter', brightness=0.4, contrast=0.4, saturation=0.4, hue=0.5),
-    dict(type='RandomGrayscale', prob=0.5, keep_channels=True,
-         channel_weights=(0.114, 0.587, 0.2989)),
-]
-train_dataloader = dict(dataset=dict(pipeline=[
-    dict(type='LoadImageFromFile'),
-    dict(type='MultiView', num_views=2, transforms=[view_pipeline]),
-    dict(type='PackInputs'),
-]))
 model = dict(
     type='MoCo',
     data_preprocessor={{_base_.data_preprocessor}},

@@ -19,11 +19,31 @@ model = dict(
         head=dict(type='ContrastiveHead', loss=dict(type='CrossEntropyLoss'), temperature=0.1)),
     cluster_feature='neck')
 
+# Views with the colour shortcut left in (hue 0.1 with p 0.8, grayscale 0.2, crops 30-100 %), not the
+# shared toy views that jitter colour fully: stage 0 then groups the digits by colour and stage 1,
+# drawing negatives within a cluster, has to separate same-coloured digits by other cues (MCL's
+# point). With the fully jittered views this 3 + 2-epoch run gave k-NN 11.2 -> 12.4 (these: 14.2).
+view_pipeline = [
+    dict(type='RandomResizedCrop', scale=32, crop_ratio_range=(0.3, 1.0), backend='pillow'),
+    dict(type='RandomApply',
+         transforms=[dict(type='ColorJitter', brightness=0.4, contrast=0.4, saturation=0.4,
+                          hue=0.1)],
+         prob=0.8),
+    dict(type='RandomGrayscale', prob=0.2, keep_channels=True,
+         channel_weights=(0.114, 0.587, 0.2989)),
+]
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='MultiView', num_views=2, transforms=[view_pipeline]),
+    dict(type='PackInputs'),
+]
+
 # the batch sampler replaces torch's (drop_last moves into it); stage 0 batches the shuffled
 # DefaultSampler, later stages draw single-cluster batches (set by MCLStageHook)
 train_dataloader = dict(
     drop_last=False,
-    batch_sampler=dict(type='mmmask.ClusterBatchSampler', drop_last=True))
+    batch_sampler=dict(type='mmmask.ClusterBatchSampler', drop_last=True),
+    dataset=dict(pipeline=train_pipeline))
 
 custom_hooks = [
     dict(type='mmmask.MCLStageHook', stage_epochs=stage_epochs, num_clusters=10,

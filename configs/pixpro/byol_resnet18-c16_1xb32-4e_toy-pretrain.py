@@ -1,7 +1,7 @@
 # A/B reference and step-time baseline for PixPro's toy config: mmpretrain's BYOL (global
 # pooled projections + predictor, cosine EMA target) on the same 3-stage CIFAR ResNet-18
 # (stem/base 16), the same two-view digits pipeline (without coordinates), batch, schedule and
-# optimiser as pixpro_resnet18-c16_1xb32-4e_toy-pretrain.py.
+# optimiser as pixpro_resnet18-c16_1xb32-6e_toy-pretrain.py.
 #   python tools/train.py configs/pixpro/byol_resnet18-c16_1xb32-4e_toy-pretrain.py
 _base_ = [
     '../_base_/datasets/toy_contrastive.py', '../_base_/schedules/toy_pretrain_30e.py',

@@ -27,7 +27,7 @@ register_all_modules()
 
 FIX = osp.join(osp.dirname(__file__), '..', 'data', 'parity', 'pixpro')
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-TOY = osp.join(REPO, 'configs', 'pixpro', 'pixpro_resnet18-c16_1xb32-4e_toy-pretrain.py')
+TOY = osp.join(REPO, 'configs', 'pixpro', 'pixpro_resnet18-c16_1xb32-6e_toy-pretrain.py')
 ATOL = dict(atol=1e-5, rtol=1e-5)
 
 

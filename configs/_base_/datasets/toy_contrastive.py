@@ -4,13 +4,14 @@
 # (mmmask.KNNEvalHook: k-NN and a linear probe on globally pooled features, each also on the
 # random-init backbone before training).
 _base_ = './toy_pretrain.py'  # data root, preprocessor, probe loaders and KNNEvalHook
+# The digits' colour is random per image and is an instance-discrimination shortcut: with
+# SimCLR-strength colour jitter (hue 0.1, grayscale 0.2, crops down to 30 %) a k-NN probe on pooled
+# features stays at chance for hundreds of iterations (SimCLR R18 310 it: 14.2 -> 13.8). Hue is
+# jittered fully, grayscale p 0.5 and crops keep >= half of the image (same run: 14.2 -> 19.6).
 view_pipeline = [
-    dict(type='RandomResizedCrop', scale=32, crop_ratio_range=(0.3, 1.0), backend='pillow'),
-    dict(type='RandomApply',
-         transforms=[dict(type='ColorJitter', brightness=0.4, contrast=0.4, saturation=0.4,
-                          hue=0.1)],
-         prob=0.8),
-    dict(type='RandomGrayscale', prob=0.2, keep_channels=True,
+    dict(type='RandomResizedCrop', scale=32, crop_ratio_range=(0.5, 1.0), backend='pillow'),
+    dict(type='ColorJitter', brightness=0.4, contrast=0.4, saturation=0.4, hue=0.5),
+    dict(type='RandomGrayscale', prob=0.5, keep_channels=True,
          channel_weights=(0.114, 0.587, 0.2989)),
 ]
 train_pipeline = [
