@@ -6,23 +6,10 @@ import pytest
 import torch
 
 import mmmask.models  # noqa: F401
-from mmmask.models.backbones import PPMA
 from mmmask.registry import MODELS
 
-#: Small instantiation kwargs per backbone; a new backbone must add an entry here.
-SMALL = {
-    'PPMA': dict(arch=dict(PPMA.arch_zoo['tiny'], depths=[1, 1, 1, 1], embed_dims=[16, 32, 64, 64],
-                           num_heads=[2, 2, 4, 4])),
-    'STDCNetS4': dict(base=16, layers=[1, 1, 1]),
-    'MaskedViT': dict(arch=dict(embed_dims=32, num_layers=4, num_heads=2, feedforward_channels=64),
-                      img_size=32, patch_size=8, out_indices=(1, 3), out_type='featmap'),
-}
-#: (channels per stage, stride per stage) of the small variants.
-EXPECTED = {
-    'PPMA': ([16, 32, 64, 64], [4, 8, 16, 32]),
-    'STDCNetS4': ([16, 64, 128, 256], [4, 8, 16, 32]),
-    'MaskedViT': ([32, 32], [8, 8]),
-}
+from backbone_cases import CASES  # tests/test_models/backbone_cases/, one file per method
+
 #: modules outside ``mmmask.models.backbones`` that register backbones
 BACKBONE_MODULES = ('mmmask.models.backbones', 'mmmask.models.selfsup.masked_vit')
 
@@ -32,33 +19,41 @@ def registered_backbones():
                   if cls.__module__.startswith(BACKBONE_MODULES))
 
 
-def test_every_backbone_has_small_kwargs():
-    assert set(registered_backbones()) == set(SMALL)
+def test_every_backbone_has_a_case():
+    """A new backbone must add a small case in tests/test_models/backbone_cases/."""
+    assert set(registered_backbones()) == set(CASES)
+
+
+def build(name: str, **overrides):
+    return MODELS.build(dict(type=f'mmmask.{name}', **copy.deepcopy(CASES[name]['kwargs']),
+                             **overrides))
 
 
 @pytest.fixture(params=registered_backbones())
 def backbone(request):
     torch.manual_seed(0)
-    return request.param, MODELS.build(dict(type=f'mmmask.{request.param}',
-                                            **copy.deepcopy(SMALL[request.param])))
+    return request.param, build(request.param)
 
 
 def test_forward_shapes(backbone):
     name, model = backbone
     model.eval()
-    channels, strides = EXPECTED[name]
+    case = CASES[name]
+    h, w = case.get('input_size', (64, 96))
     with torch.no_grad():
-        outs = model(torch.randn(1, 3, 64, 96))
-    assert len(outs) == len(channels)
-    for out, c, s in zip(outs, channels, strides):
-        assert out.shape == (1, c, 64 // s, 96 // s)
-        assert torch.isfinite(out).all()
+        outs = model(torch.randn(1, 3, h, w))
+    assert isinstance(outs, tuple), 'backbones return a tuple of outputs'
+    assert [tuple(o.shape[1:]) for o in outs] == [tuple(s) for s in case['out_shapes']]
+    for out in outs:
+        assert out.shape[0] == 1 and torch.isfinite(out).all()
 
 
 def test_backward_reaches_every_parameter(backbone):
-    _, model = backbone
+    name, model = backbone
     model.train()
-    outs = model(torch.randn(2, 3, 64, 64))
+    case = CASES[name]
+    h, w = case.get('backward_input_size', case.get('input_size', (64, 64)))
+    outs = model(torch.randn(2, 3, h, w))
     sum(o.float().pow(2).mean() for o in outs).backward()
     missing = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
     assert not missing
@@ -66,12 +61,15 @@ def test_backward_reaches_every_parameter(backbone):
 
 @pytest.mark.parametrize('index', [0, -1])
 def test_out_indices(backbone, index):
-    name, model = backbone
-    kwargs = dict(copy.deepcopy(SMALL[name]), out_indices=(index, ))
-    single = MODELS.build(dict(type=f'mmmask.{name}', **kwargs)).eval()
+    name, _ = backbone
+    case = CASES[name]
+    if not case.get('out_indices', True):
+        pytest.skip(f'{name} has no out_indices')
+    single = build(name, out_indices=(index, )).eval()
+    h, w = case.get('input_size', (64, 96))
     with torch.no_grad():
-        outs = single(torch.randn(1, 3, 64, 64))
-    assert len(outs) == 1 and outs[0].shape[1] == EXPECTED[name][0][index]
+        outs = single(torch.randn(1, 3, h, w))
+    assert len(outs) == 1 and outs[0].shape[1] == case['out_shapes'][index][0]
 
 
 def test_init_cfg_pretrained_round_trip(backbone, tmp_path):
@@ -79,10 +77,9 @@ def test_init_cfg_pretrained_round_trip(backbone, tmp_path):
     ckpt = tmp_path / 'ckpt.pth'
     torch.save({'state_dict': {f'backbone.{k}': v for k, v in model.state_dict().items()},
                 'meta': {}}, str(ckpt))
-    kwargs = dict(copy.deepcopy(SMALL[name]),
-                  init_cfg=dict(type='Pretrained', checkpoint=str(ckpt), prefix='backbone.'))
     torch.manual_seed(1)
-    loaded = MODELS.build(dict(type=f'mmmask.{name}', **kwargs))
+    loaded = build(name, init_cfg=dict(type='Pretrained', checkpoint=str(ckpt),
+                                       prefix='backbone.'))
     loaded.init_weights()
     for (k, a), (_, b) in zip(model.state_dict().items(), loaded.state_dict().items()):
         assert torch.equal(a, b), k

@@ -1,10 +1,13 @@
-from .attention_bias import (DenseBias, LogitBias, PolylinePathBias, PolylinePathDecay,
-                             biased_softmax, segment_sum)
+from .attention_bias import (DenseBias, LogitBias, MaskedBias, MultiplicativeBias,
+                             PolylinePathBias, PolylinePathDecay, ScaledBias, biased_softmax,
+                             segment_sum)
+from .biased_attention import BiasedSelfAttention, swap_attention
 from .pem_pixel_decoder import ContextSelfModulation, DeformLayer, PEMPixelDecoder
 from .pem_transformer_decoder import (PEMTransformerDecoder, PEMTransformerDecoderLayer,
                                       PrototypeCrossAttention)
 
-__all__ = ['LogitBias', 'DenseBias', 'PolylinePathBias', 'PolylinePathDecay', 'biased_softmax',
+__all__ = ['LogitBias', 'DenseBias', 'MultiplicativeBias', 'MaskedBias', 'ScaledBias',
+           'BiasedSelfAttention', 'swap_attention', 'PolylinePathBias', 'PolylinePathDecay', 'biased_softmax',
            'segment_sum', 'ContextSelfModulation', 'DeformLayer', 'PEMPixelDecoder',
            'PEMTransformerDecoder', 'PEMTransformerDecoderLayer', 'PrototypeCrossAttention']
 from .eco_m2f import (EarlyExitMSDeformAttnPixelDecoder, ExitGate, eco_gate_loss,

@@ -8,7 +8,10 @@ and, when it factorises over the grid axes, how to hand out its per-axis factors
 multiplication (Gaussian mixture masks), a ``-inf`` fill (sparse connectivity) or a scaling
 (temperatures) — each one more :class:`LogitBias` and provider, used through :func:`biased_softmax`.
 
-Methods plugged in so far: PPMA's polyline path decay (:class:`PolylinePathBias`).
+Methods plugged in so far: PPMA's polyline path decay (:class:`PolylinePathBias`). Generic biases
+for other methods: :class:`MultiplicativeBias` (GMM / element-wise masks), :class:`MaskedBias`
+(sparse connectivity), :class:`ScaledBias` (temperature). The self-attention that consumes them is
+:class:`mmmask.models.layers.BiasedSelfAttention`.
 """
 from abc import ABCMeta, abstractmethod
 from typing import Optional, Tuple
@@ -30,6 +33,10 @@ class LogitBias(metaclass=ABCMeta):
     def dense(self, transpose: bool = False) -> Tensor:
         """``B`` (or ``Bᵀ``) as a dense ``(B, heads, N, N)`` tensor, for inspection."""
 
+    def finalize(self, probs: Tensor) -> Tensor:
+        """Post-softmax fix-up (identity; :class:`MaskedBias` zeroes fully masked rows)."""
+        return probs
+
 
 class DenseBias(LogitBias):
     """An additive bias given as a tensor broadcastable to ``(B, heads, N, N)``."""
@@ -42,6 +49,59 @@ class DenseBias(LogitBias):
 
     def dense(self, transpose: bool = False) -> Tensor:
         return self.bias.transpose(-1, -2) if transpose else self.bias
+
+
+class MultiplicativeBias(LogitBias):
+    """``logits ⊙ G`` (Hadamard product before the softmax), ``G`` broadcastable to the logits.
+
+    Gaussian mixture masks and the element-wise learnable mask baseline (GMM attention) use it.
+    """
+
+    def __init__(self, gain: Tensor) -> None:
+        self.gain = gain
+
+    def apply(self, logits: Tensor, transpose: bool = False) -> Tensor:
+        return logits * (self.gain.transpose(-1, -2) if transpose else self.gain).to(logits.dtype)
+
+    def dense(self, transpose: bool = False) -> Tensor:
+        return self.gain.transpose(-1, -2) if transpose else self.gain
+
+
+class MaskedBias(LogitBias):
+    """Keep the logits where ``keep`` is True, ``-inf`` elsewhere; rows with nothing kept give zeros.
+
+    ``keep`` is a bool tensor broadcastable to the logits (sparse connectivity masks, Sparsifiner).
+    """
+
+    def __init__(self, keep: Tensor) -> None:
+        if keep.dtype != torch.bool:
+            raise TypeError(f'MaskedBias needs a bool keep-mask, got {keep.dtype}')
+        self.keep = keep
+
+    def apply(self, logits: Tensor, transpose: bool = False) -> Tensor:
+        keep = self.keep.transpose(-1, -2) if transpose else self.keep
+        return logits.masked_fill(~keep, float('-inf'))
+
+    def dense(self, transpose: bool = False) -> Tensor:
+        keep = self.keep.transpose(-1, -2) if transpose else self.keep
+        return torch.zeros(keep.shape).masked_fill(~keep.cpu(), float('-inf'))
+
+    def finalize(self, probs: Tensor) -> Tensor:
+        return torch.nan_to_num(probs, nan=0.0)
+
+
+class ScaledBias(LogitBias):
+    """``logits · s`` with ``s`` a scalar or a tensor broadcastable to the logits (temperature
+    scaling ``softmax(QKᵀ / T)`` is ``s = 1/T``)."""
+
+    def __init__(self, scale) -> None:
+        self.scale = scale
+
+    def apply(self, logits: Tensor, transpose: bool = False) -> Tensor:
+        return logits * self.scale
+
+    def dense(self, transpose: bool = False) -> Tensor:
+        return torch.as_tensor(self.scale)
 
 
 def segment_sum(a: Tensor) -> Tensor:
@@ -169,6 +229,6 @@ def biased_softmax(logits: Tensor, bias: Optional[LogitBias], transpose: bool = 
         return logits.softmax(dim=-1)
     biased = bias.apply(logits, transpose)
     if biased.requires_grad:
-        return biased.softmax(dim=-1)
+        return bias.finalize(biased.softmax(dim=-1))
     biased.sub_(biased.amax(dim=-1, keepdim=True)).exp_()
-    return biased.div_(biased.sum(dim=-1, keepdim=True))
+    return bias.finalize(biased.div_(biased.sum(dim=-1, keepdim=True)))
