@@ -3,3 +3,5 @@ from .stdc import STDCNetS4
 
 __all__ = ['PPMA', 'STDCNetS4']
 from .cvt import *  # noqa: F401,F403,E402
+from .gmm_vit import *  # noqa: F401,F403,E402
+from .with_attention_bias import *  # noqa: F401,F403,E402

@@ -21,3 +21,4 @@ from .maskalign import convert_hf_clip_vision, convert_maskalign  # noqa: E402
 __all__ += ['convert_gmml', 'convert_hi_end_mae', 'convert_hpm', 'convert_maskalign',
             'convert_hf_clip_vision']
 from .cvt import *  # noqa: F401,F403,E402
+from .gmm_vit import *  # noqa: F401,F403,E402
