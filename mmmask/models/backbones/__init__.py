@@ -5,3 +5,5 @@ __all__ = ['PPMA', 'STDCNetS4']
 from .cvt import *  # noqa: F401,F403,E402
 from .gmm_vit import *  # noqa: F401,F403,E402
 from .with_attention_bias import *  # noqa: F401,F403,E402
+from .hyena_nd import *  # noqa: F401,F403,E402
+from .path_ensemble import *  # noqa: F401,F403,E402
