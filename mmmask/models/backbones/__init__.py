@@ -7,3 +7,5 @@ from .gmm_vit import *  # noqa: F401,F403,E402
 from .with_attention_bias import *  # noqa: F401,F403,E402
 from .hyena_nd import *  # noqa: F401,F403,E402
 from .path_ensemble import *  # noqa: F401,F403,E402
+from .lookupvit import *  # noqa: F401,F403,E402
+from .s2aformer import *  # noqa: F401,F403,E402
