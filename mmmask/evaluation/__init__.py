@@ -8,3 +8,4 @@ __all__ += ['ClassSubsetIoUMetric']
 from .knn import knn_accuracy, knn_classify, pool_features
 
 __all__ += ['knn_accuracy', 'knn_classify', 'pool_features']
+from .explanation import *  # noqa: F401,F403,E402

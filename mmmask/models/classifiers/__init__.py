@@ -2,3 +2,4 @@
 from .vitp import ViTPEncoder, ViTPPointClassifier
 
 __all__ = ['ViTPEncoder', 'ViTPPointClassifier']
+from .ttame import *  # noqa: F401,F403,E402

@@ -1,0 +1,2 @@
+"""Explanation and input-masking evaluation (T-TAME, layer masking)."""
+from .ttame import *  # noqa: F401,F403,E402
