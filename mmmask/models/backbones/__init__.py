@@ -9,3 +9,4 @@ from .hyena_nd import *  # noqa: F401,F403,E402
 from .path_ensemble import *  # noqa: F401,F403,E402
 from .lookupvit import *  # noqa: F401,F403,E402
 from .s2aformer import *  # noqa: F401,F403,E402
+from .crossvit import *  # noqa: F401,F403,E402

@@ -12,3 +12,4 @@ __all__ += ['PolyMaXSemanticHead', 'PolyMaXDepthHead', 'PolyMaXNormalHead', 'clu
 from .daformer_head import DAFormerHead, DLV2Head
 
 __all__ += ['DAFormerHead', 'DLV2Head']
+from .multi_branch_head import *  # noqa: F401,F403,E402

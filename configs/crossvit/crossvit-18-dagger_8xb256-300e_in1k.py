@@ -1,0 +1,3 @@
+# CrossViT-18† (dims [224, 448]), ImageNet-1k, official recipe (see _base_/crossvit_8xb256-300e_in1k-240px.py).
+_base_ = ['./_base_/crossvit_8xb256-300e_in1k-240px.py']
+model = dict(backbone=dict(arch='18-dagger'), head=dict(in_channels=[224, 448]))

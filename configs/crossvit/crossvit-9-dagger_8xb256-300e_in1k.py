@@ -1,0 +1,3 @@
+# CrossViT-9† (dims [128, 256]), ImageNet-1k, official recipe (see _base_/crossvit_8xb256-300e_in1k-240px.py).
+_base_ = ['./_base_/crossvit_8xb256-300e_in1k-240px.py']
+model = dict(backbone=dict(arch='9-dagger'), head=dict(in_channels=[128, 256]))
