@@ -10,3 +10,4 @@ from .path_ensemble import *  # noqa: F401,F403,E402
 from .lookupvit import *  # noqa: F401,F403,E402
 from .s2aformer import *  # noqa: F401,F403,E402
 from .crossvit import *  # noqa: F401,F403,E402
+from .layer_masked_resnet import *  # noqa: F401,F403,E402

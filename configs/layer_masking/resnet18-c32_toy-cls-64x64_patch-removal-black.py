@@ -1,0 +1,14 @@
+# Baseline of layer-masked-resnet18-c32_toy-cls-64x64_patch-removal.py: the plain toy
+# ResNet-18-c32 with the same removed patches (seeded per image) painted black (pixel value 0,
+# the paper's "blackout").
+_base_ = ['../quickstart/resnet18-c32_1xb32-10e_toy-cls-64x64.py']
+custom_imports = dict(imports=['mmmask.evaluation'], allow_failed_imports=False)
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=(64, 64)),
+    dict(type='mmmask.RandomPatchRemoval', ratio=0.5, patch=16, seed=0,
+         fill=(0, 0, 0)),
+    dict(type='PackInputs'),
+]
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+test_dataloader = val_dataloader
