@@ -11,3 +11,4 @@ from .lookupvit import *  # noqa: F401,F403,E402
 from .s2aformer import *  # noqa: F401,F403,E402
 from .crossvit import *  # noqa: F401,F403,E402
 from .layer_masked_resnet import *  # noqa: F401,F403,E402
+from .sparsifiner import *  # noqa: F401,F403,E402

@@ -23,3 +23,4 @@ __all__ += ['convert_gmml', 'convert_hi_end_mae', 'convert_hpm', 'convert_maskal
 from .cvt import *  # noqa: F401,F403,E402
 from .gmm_vit import *  # noqa: F401,F403,E402
 from .crossvit import *  # noqa: F401,F403,E402
+from .sparsifiner import *  # noqa: F401,F403,E402
