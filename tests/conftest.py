@@ -1,9 +1,10 @@
+import fcntl
 import os
 import re
 import os.path as osp
 import subprocess
 import sys
-from typing import List, Optional
+from typing import Callable, List, Optional
 
 import pytest
 
@@ -67,14 +68,32 @@ NO_WORKERS = ['train_dataloader.num_workers=0', 'train_dataloader.persistent_wor
 TRAIN_NO_WORKERS = [o for o in NO_WORKERS if o.startswith('train_dataloader.')]
 
 
+def shared_artifact(tmp_path_factory, name: str, build: Callable[[str], str]) -> str:
+    """``build(directory) -> str`` run once per test session, also across pytest-xdist workers
+    (the first worker builds under a file lock, the others wait and reuse its result)."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get('PYTEST_XDIST_WORKER'):
+        root = root.parent  # shared by the workers of this session
+    work, done = root / f'shared-{name}', root / f'shared-{name}.done'
+    with open(root / f'shared-{name}.lock', 'w') as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            work.mkdir(exist_ok=True)
+            done.write_text(build(str(work)))
+        return done.read_text()
+
+
 @pytest.fixture(scope='session')
 def toy_resnet18(tmp_path_factory) -> str:
     """The toy "ImageNet" ResNet-18-c32 (configs/quickstart/resnet18-c32_1xb32-10e_toy-cls-64x64.py,
     seed 0, ~2 min), trained once per session for the slow tests whose models start from it.
     Returns its checkpoint path."""
-    work = str(tmp_path_factory.mktemp('toy_resnet18'))
-    run_tool(['train.py', osp.join(REPO, 'configs', 'quickstart',
-                                   'resnet18-c32_1xb32-10e_toy-cls-64x64.py'),
-              '--work-dir', osp.join(work, 'pre'), '--cfg-options', 'randomness.seed=0']
-             + NO_WORKERS, cwd=work, env=ONE_THREAD, timeout=1800)
-    return osp.join(work, 'pre', 'epoch_10.pth')
+
+    def train(work: str) -> str:
+        run_tool(['train.py', osp.join(REPO, 'configs', 'quickstart',
+                                       'resnet18-c32_1xb32-10e_toy-cls-64x64.py'),
+                  '--work-dir', osp.join(work, 'pre'), '--cfg-options', 'randomness.seed=0']
+                 + NO_WORKERS, cwd=work, env=ONE_THREAD, timeout=1800)
+        return osp.join(work, 'pre', 'epoch_10.pth')
+
+    return shared_artifact(tmp_path_factory, 'toy_resnet18', train)
