@@ -16,11 +16,13 @@ BACKBONE_MODULES = ('mmmask.models.backbones', 'mmmask.models.selfsup.masked_vit
 
 def is_backbone(cls) -> bool:
     """Registered in a backbone module, and not a whole model (classifier) or an attention-bias
-    provider that lives next to its backbone."""
+    provider that lives next to its backbone. (Factories such as ``WithAttentionBias`` count.)"""
     from mmengine.model import BaseModel
-    return (cls.__module__.startswith(BACKBONE_MODULES) and isinstance(cls, type)
-            and not issubclass(cls, BaseModel)
-            and not getattr(cls, 'is_bias_provider', False))
+    if not cls.__module__.startswith(BACKBONE_MODULES):
+        return False
+    if isinstance(cls, type) and issubclass(cls, BaseModel):
+        return False
+    return not getattr(cls, 'is_bias_provider', False)
 
 
 def registered_backbones():
