@@ -53,10 +53,12 @@ PARAM_SCHEDULERS = Registry(
 DATASETS = Registry('dataset', parent=MMENGINE_DATASETS, locations=['mmmask.datasets'])
 DATA_SAMPLERS = Registry(
     'data sampler', parent=MMENGINE_DATA_SAMPLERS, locations=['mmmask.datasets'])
-TRANSFORMS = Registry('transform', parent=MMENGINE_TRANSFORMS, locations=['mmmask.datasets'])
+TRANSFORMS = Registry('transform', parent=MMENGINE_TRANSFORMS,
+                      locations=['mmmask.datasets', 'mmmask.evaluation.explanation'])
 
 # Models.
-MODELS = Registry('model', parent=MMENGINE_MODELS, locations=['mmmask.models'])
+MODELS = Registry('model', parent=MMENGINE_MODELS,
+                  locations=['mmmask.models', 'mmmask.evaluation.explanation'])
 MODEL_WRAPPERS = Registry(
     'model_wrapper', parent=MMENGINE_MODEL_WRAPPERS, locations=['mmmask.models'])
 WEIGHT_INITIALIZERS = Registry(
@@ -65,7 +67,8 @@ TASK_UTILS = Registry('task util', parent=MMENGINE_TASK_UTILS, locations=['mmmas
 
 # Evaluation and visualisation (no mmmask visualisers yet: their package adds
 # `locations=['mmmask.visualization']` when it lands).
-METRICS = Registry('metric', parent=MMENGINE_METRICS, locations=['mmmask.evaluation'])
+METRICS = Registry('metric', parent=MMENGINE_METRICS,
+                   locations=['mmmask.evaluation', 'mmmask.evaluation.explanation'])
 EVALUATOR = Registry('evaluator', parent=MMENGINE_EVALUATOR, locations=['mmmask.evaluation'])
 VISUALIZERS = Registry('visualizer', parent=MMENGINE_VISUALIZERS)
 VISBACKENDS = Registry('vis_backend', parent=MMENGINE_VISBACKENDS)

@@ -54,6 +54,17 @@ def printed_test_metric(stdout: str, name: str) -> float:
 
 
 @pytest.fixture
+def mmpretrain_scope():
+    """Run a test with ``mmpretrain`` as the default scope. mmpretrain's ``ImageClassifier``
+    builds its default ``ClsDataPreprocessor`` by bare name in the *current* scope, so a
+    ``type='mmpretrain.ImageClassifier'`` built while another scope (mmmask, mmseg, mmdet: whatever
+    an earlier test in the same worker left) is current would not find it."""
+    from mmengine.registry import DefaultScope
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        yield
+
+
+@pytest.fixture
 def workdir(tmp_path):
     """A fresh working directory (toy data appears under its data/toy/ as links to the cache)."""
     return str(tmp_path)

@@ -1,3 +1,4 @@
+import pytest
 """tools/analysis_tools/path_ensemble_probe.py: per-path contribution and pruned-ensemble accuracy,
 checked against a model that is actually pruned, and the CLI on the toy config's val set."""
 import importlib.util
@@ -11,6 +12,9 @@ import mmmask.models  # noqa: F401
 from mmmask.registry import MODELS
 
 from conftest import REPO, run_tool
+
+# mmpretrain classifiers built here resolve their default data preprocessor in the current scope
+pytestmark = pytest.mark.usefixtures('mmpretrain_scope')
 
 TOY = osp.join(REPO, 'configs', 'path_ensemble', 'path-ensemble-toy_1xb32-30e_toy-cls.py')
 ARCH = dict(embed_dims=16, num_layers=2, num_heads=2, feedforward_channels=32)

@@ -7,7 +7,7 @@
 #       work_dirs/resnet18-c32_1xb32-10e_toy-cls-64x64/epoch_10.pth
 # Compare with the grey / black fill configs next to it (same removed patches: seeded per image).
 _base_ = ['../quickstart/resnet18-c32_1xb32-10e_toy-cls-64x64.py']
-custom_imports = dict(imports=['mmmask.evaluation'], allow_failed_imports=False)
+custom_imports = dict(imports=['mmmask.evaluation.explanation'], allow_failed_imports=False)
 model = dict(type='mmmask.LayerMaskedImageClassifier', mask_mode='fill')
 removal = dict(type='mmmask.RandomPatchRemoval', ratio=0.5, patch=16, seed=0)
 test_pipeline = [

@@ -7,7 +7,7 @@
 #       resnet50_8xb32_in1k_20210831-ea4938fc.pth  (one URL)
 # LIME / missingness / mask-shape measures: tools/analysis_tools/layer_masking_eval.py.
 _base_ = ['mmpretrain::resnet/resnet50_8xb32_in1k.py']
-custom_imports = dict(imports=['mmmask.evaluation'], allow_failed_imports=False)
+custom_imports = dict(imports=['mmmask.evaluation.explanation'], allow_failed_imports=False)
 model = dict(type='mmmask.LayerMaskedImageClassifier', mask_mode='fill')
 test_pipeline = [
     dict(type='LoadImageFromFile'),

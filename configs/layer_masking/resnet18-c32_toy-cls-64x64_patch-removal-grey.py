@@ -2,7 +2,7 @@
 # ResNet-18-c32 with the same removed patches (seeded per image) painted grey: the preprocessor
 # mean colour (BGR order in the pipeline; 0 after normalisation, the paper's "greyout").
 _base_ = ['../quickstart/resnet18-c32_1xb32-10e_toy-cls-64x64.py']
-custom_imports = dict(imports=['mmmask.evaluation'], allow_failed_imports=False)
+custom_imports = dict(imports=['mmmask.evaluation.explanation'], allow_failed_imports=False)
 test_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='Resize', scale=(64, 64)),

@@ -21,6 +21,9 @@ from mmmask.models.converters.gmm_vit import convert_gmm_vit, gmm_vit_arch_of
 from mmmask.models.layers import BiasedSelfAttention, MultiplicativeBias
 from mmmask.registry import MODELS
 
+# mmpretrain classifiers built here resolve their default data preprocessor in the current scope
+pytestmark = pytest.mark.usefixtures('mmpretrain_scope')
+
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DATA = osp.join(REPO, 'tests', 'data', 'parity', 'gmm_vit')
 FIXTURES = ['gmm_vit_tiny', 'gmm_vit_inner_dim', 'gmm_vit_single_head', 'elm_vit_tiny',

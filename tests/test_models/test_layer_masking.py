@@ -17,6 +17,9 @@ from mmmask.models.backbones.layer_masked_resnet import (
     neighbour_fill, use_layer_mask)
 from mmmask.registry import MODELS
 
+# mmpretrain classifiers built here resolve their default data preprocessor in the current scope
+pytestmark = pytest.mark.usefixtures('mmpretrain_scope')
+
 FIXTURES = osp.join(osp.dirname(osp.dirname(__file__)), 'data', 'parity', 'layer_masking')
 CASES = ['fill', 'fill_patchgrid', 'zero', 'pconv']
 

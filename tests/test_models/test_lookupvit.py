@@ -7,6 +7,9 @@ from mmmask.models.backbones.lookupvit import (BidirectionalCrossAttention, Look
                                                count_forward_flops, lookupvit_flops, vit_flops)
 from mmmask.registry import MODELS
 
+# mmpretrain classifiers built here resolve their default data preprocessor in the current scope
+pytestmark = pytest.mark.usefixtures('mmpretrain_scope')
+
 TINY = dict(embed_dims=32, num_layers=2, num_heads=4)
 
 

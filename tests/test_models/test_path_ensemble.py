@@ -9,6 +9,9 @@ from mmmask.models.backbones.path_ensemble import (PathEnsembleClassifier, PathE
                                                    path_names, path_self_distillation)
 from mmmask.registry import MODELS
 
+# mmpretrain classifiers built here resolve their default data preprocessor in the current scope
+pytestmark = pytest.mark.usefixtures('mmpretrain_scope')
+
 TINY = dict(embed_dims=32, num_layers=3, num_heads=2, feedforward_channels=64)
 
 

@@ -14,6 +14,9 @@ from mmmask.models.classifiers.ttame import (TAMEAttention, TAMEClassifier, min_
                                              official_ttame_to_mmmask, quantile_masked_inputs,
                                              tame_loss)
 
+# mmpretrain classifiers built here resolve their default data preprocessor in the current scope
+pytestmark = pytest.mark.usefixtures('mmpretrain_scope')
+
 DATA = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'data', 'parity', 'ttame')
 TOL = dict(atol=1e-5, rtol=1e-5)
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
