@@ -1,6 +1,6 @@
-import pytest
 """tools/analysis_tools/path_ensemble_probe.py: per-path contribution and pruned-ensemble accuracy,
 checked against a model that is actually pruned, and the CLI on the toy config's val set."""
+import pytest
 import importlib.util
 import json
 import os.path as osp

@@ -17,6 +17,9 @@ from mmmask.utils import register_all_modules
 
 from conftest import REPO, run_tool
 
+# mmpretrain classifiers built here resolve their default data preprocessor in the current scope
+pytestmark = pytest.mark.usefixtures('mmpretrain_scope')
+
 register_all_modules()
 
 FIX = osp.join(osp.dirname(__file__), '..', 'data', 'parity', 'cvt')

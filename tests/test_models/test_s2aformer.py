@@ -7,6 +7,9 @@ from mmmask.models.backbones.s2aformer import (HybridPerceptionBlock, S2AFormer,
                                                StripSelfAttention, ssa_flops)
 from mmmask.registry import MODELS
 
+# mmpretrain classifiers built here resolve their default data preprocessor in the current scope
+pytestmark = pytest.mark.usefixtures('mmpretrain_scope')
+
 TOY = dict(embed_dims=[16, 32, 48, 64], depths=[1, 1, 2, 1], num_heads=[1, 2, 2, 4],
            qk_dims=[4, 8, 8, 16], sr_ratios=[4, 2, 2, 1], mlp_ratios=[2, 2, 2, 2])
 

@@ -18,6 +18,9 @@ from mmmask.models.converters.sparsifiner import convert_sparsifiner, sparsifine
 from mmmask.models.layers.attention_bias import MaskedBias
 from mmmask.utils import register_all_modules
 
+# mmpretrain classifiers built here resolve their default data preprocessor in the current scope
+pytestmark = pytest.mark.usefixtures('mmpretrain_scope')
+
 register_all_modules()
 
 FIX = osp.join(osp.dirname(__file__), '..', 'data', 'parity', 'sparsifiner')

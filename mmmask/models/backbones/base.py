@@ -1,5 +1,18 @@
 """Shared backbone behaviour: frozen stages and ``norm_eval`` (the mmcv/mmseg ResNet convention)."""
+from typing import List, Sequence, Union
+
 from torch import nn
+
+
+def normalize_out_indices(out_indices: Union[int, Sequence[int]], num_stages: int,
+                          unit: str = 'stages') -> List[int]:
+    """Sorted, de-duplicated non-negative indices; negative ones count from the end (``-1`` =
+    last). ``unit`` names what is indexed in the error (stages, layers, branches)."""
+    out_indices = [out_indices] if isinstance(out_indices, int) else list(out_indices)
+    for i in out_indices:
+        if not -num_stages <= i < num_stages:
+            raise ValueError(f'out_indices {out_indices} out of range for {num_stages} {unit}')
+    return sorted({i % num_stages for i in out_indices})
 
 
 class FrozenStagesMixin:

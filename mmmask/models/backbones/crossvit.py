@@ -28,6 +28,7 @@ from mmengine.model.weight_init import trunc_normal_
 from torch import Tensor, nn
 
 from ...registry import MODELS
+from .base import normalize_out_indices
 from ..layers.biased_attention import BiasedSelfAttention
 
 __all__ = ['CrossViT', 'CrossAttention', 'CrossAttentionBlock', 'MultiScaleBlock',
@@ -300,11 +301,7 @@ class CrossViT(BaseModule):
                              'image size and one patch size per branch')
         if out_type not in self.out_types:
             raise ValueError(f'CrossViT out_type must be one of {self.out_types}, got {out_type!r}')
-        out_indices = [out_indices] if isinstance(out_indices, int) else list(out_indices)
-        for i in out_indices:
-            if not -n <= i < n:
-                raise ValueError(f'out_indices {out_indices} out of range for {n} branches')
-        self.out_indices = sorted(i % n for i in out_indices)
+        self.out_indices = normalize_out_indices(out_indices, n, 'branches')
         self.out_type = out_type
         self.num_branches = n
         self.embed_dims = embed_dims

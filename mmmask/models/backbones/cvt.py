@@ -33,7 +33,7 @@ from torch import Tensor, nn
 
 from ...registry import MODELS
 from ..layers.attention_bias import LogitBias, biased_softmax
-from .base import FrozenStagesMixin
+from .base import FrozenStagesMixin, normalize_out_indices
 
 __all__ = ['CvT', 'CvTAttention', 'CvTBlock', 'CvTStage', 'ConvEmbed', 'ConvProjection',
            'QuickGELU', 'FP32LayerNorm', 'cvt_attention_flops']
@@ -343,11 +343,7 @@ class CvT(FrozenStagesMixin, BaseModule):
         self.out_type = out_type
         if out_indices is None:
             out_indices = list(range(n)) if out_type == 'featmap' else [n - 1]
-        out_indices = [out_indices] if isinstance(out_indices, int) else list(out_indices)
-        for i in out_indices:
-            if not -n <= i < n:
-                raise ValueError(f'CvT out_indices {out_indices} out of range for {n} stages')
-        self.out_indices = sorted({i % n for i in out_indices})
+        self.out_indices = normalize_out_indices(out_indices, n)
         if out_type == 'cls_token':
             no_cls = [i for i in self.out_indices if not arch['cls_token'][i]]
             if no_cls:

@@ -37,6 +37,7 @@ from mmpretrain.models.backbones.vision_transformer import TransformerEncoderLay
 from torch import Tensor, nn
 
 from ...registry import MODELS
+from .base import normalize_out_indices
 
 __all__ = ['BidirectionalCrossAttention', 'LookupViTBlock', 'LookupViT', 'lookupvit_flops',
            'vit_flops', 'count_forward_flops']
@@ -249,12 +250,7 @@ class LookupViT(BaseModule):
             raise ValueError(f'LookupViT out_type must be one of {self.out_types}, '
                              f'got {out_type!r}')
         self.out_type = out_type
-        out_indices = [out_indices] if isinstance(out_indices, int) else list(out_indices)
-        for i in out_indices:
-            if not -self.num_layers <= i < self.num_layers:
-                raise ValueError(f'out_indices {out_indices} out of range for '
-                                 f'{self.num_layers} layers')
-        self.out_indices = sorted(i % self.num_layers for i in out_indices)
+        self.out_indices = normalize_out_indices(out_indices, self.num_layers, 'layers')
 
         if isinstance(compressed_grid, (list, tuple)) and compressed_grid and \
                 not isinstance(compressed_grid[0], int):

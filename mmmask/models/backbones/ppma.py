@@ -25,7 +25,7 @@ from mmengine.model.weight_init import trunc_normal_
 from torch import Tensor, nn
 
 from ...registry import MODELS
-from .base import FrozenStagesMixin
+from .base import FrozenStagesMixin, normalize_out_indices
 from ..layers.attention_bias import PolylinePathBias, PolylinePathDecay, biased_softmax
 
 
@@ -267,11 +267,7 @@ class PPMA(FrozenStagesMixin, BaseModule):
         self.arch = arch
         self.embed_dims = list(arch['embed_dims'])
         num_stages = len(self.embed_dims)
-        out_indices = [out_indices] if isinstance(out_indices, int) else list(out_indices)
-        for i in out_indices:
-            if not -num_stages <= i < num_stages:
-                raise ValueError(f'out_indices {out_indices} out of range for {num_stages} stages')
-        self.out_indices = sorted(i % num_stages for i in out_indices)
+        self.out_indices = normalize_out_indices(out_indices, num_stages)
         self.frozen_stages = frozen_stages
         self.norm_eval = norm_eval
         self.size_divisor = size_divisor

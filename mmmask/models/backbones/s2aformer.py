@@ -35,6 +35,7 @@ from mmengine.model.weight_init import trunc_normal_
 from torch import Tensor, nn
 
 from ...registry import MODELS
+from .base import normalize_out_indices
 
 __all__ = ['StripSelfAttention', 'LocalInteractionModule', 'HybridPerceptionBlock', 'S2AFormer',
            'ssa_flops']
@@ -233,11 +234,7 @@ class S2AFormer(BaseModule):
         self.arch = arch
         self.embed_dims = list(arch['embed_dims'])
         num_stages = len(self.embed_dims)
-        out_indices = [out_indices] if isinstance(out_indices, int) else list(out_indices)
-        for i in out_indices:
-            if not -num_stages <= i < num_stages:
-                raise ValueError(f'out_indices {out_indices} out of range for {num_stages} stages')
-        self.out_indices = sorted(i % num_stages for i in out_indices)
+        self.out_indices = normalize_out_indices(out_indices, num_stages)
         self.frozen_stages = frozen_stages
         self.norm_eval = norm_eval
         self.with_cp = with_cp
