@@ -1,8 +1,8 @@
 # Linear probe on the built-in digits of the toy MCL encoders (2 stages), pretrained by
-# mcl_simclr_resnet18-c16_1xb64-5e_toy-pretrain.py: both stages' frozen C5 features concatenated
+# mcl_simclr_resnet18-c16_1xb64-16e_toy-pretrain.py: both stages' frozen C5 features concatenated
 # (cross-stage representation, 2 x 128 channels), global average pooling, linear classifier.
 _base_ = ['../_base_/datasets/toy_cls.py', '../_base_/cls_runtime.py']
-mcl_checkpoint = 'work_dirs/mcl_simclr_resnet18-c16_1xb64-5e_toy-pretrain/epoch_5.pth'
+mcl_checkpoint = 'work_dirs/mcl_simclr_resnet18-c16_1xb64-16e_toy-pretrain/epoch_16.pth'
 model = dict(
     type='ImageClassifier',
     backbone=dict(

@@ -9,7 +9,7 @@ import torch
 
 from conftest import ONE_THREAD, REPO, TRAIN_NO_WORKERS, final_metric, run_tool
 
-TOY = osp.join(REPO, 'configs', 'mcl', 'mcl_simclr_resnet18-c16_1xb64-5e_toy-pretrain.py')
+TOY = osp.join(REPO, 'configs', 'mcl', 'mcl_simclr_resnet18-c16_1xb64-16e_toy-pretrain.py')
 
 
 def _stage_knn(cfg_path: str, ckpt: str, workdir: str) -> dict:
@@ -55,17 +55,14 @@ def _stage_knn(cfg_path: str, ckpt: str, workdir: str) -> dict:
 @pytest.mark.slow
 @pytest.mark.timeout(1800)
 def test_toy_mcl_learns(workdir):
-    """The config as is: stages of 3 + 2 epochs (stage 0: 31 plain batches/epoch, stage 1: 27
-    single-cluster batches/epoch, fresh encoder). Our runs (seed 0, twice identical; 180 s and 193 s
-    with another training running beside it, solo not measured): k-NN 11.2 -> 14.2, linear probe
-    12.2 -> 15.0, stage-1 batches 27/27 single-cluster in both epochs, k-NN of stage 0 alone 13.4
-    vs the 2-stage concatenation 14.2.
-    SimCLR barely moves the probes on these digits within 5 CPU epochs (a 2+3-epoch variant with
-    batch 32 / continued encoder gave 11.2 -> 12.0; in a freshly installed environment,
-    2026-11-22, Pillow 13 / OpenCV 5, cause not isolated, this config gave k-NN 11.2 -> 11.6), so the probes are printed, not gated: the
-    gates are MCL's own mechanism (stage switch, single-cluster batches, features of both stages);
-    the concatenation is reported, not gated. configs/mcl/README.md: MCL does not
-    show a clear probe gain at CPU budgets."""
+    """The config as is: stages of 10 + 6 epochs over the shared toy views (stage 0: 31 plain
+    batches/epoch, stage 1: single-cluster batches, fresh encoder). Our runs (1 thread, beside
+    other trainings, ~3 min): seed 0 k-NN 11.2 -> 14.0, linear 12.2 -> 13.4, k-NN of stage 0 alone
+    12.4 vs the 2-stage concatenation 14.0; seed 1 k-NN 9.4 -> 13.6, stage 0 13.2 vs 13.6.
+    Gates: the k-NN probe beats random init by >= 2 points (measured +2.8 / +4.2), and MCL's own
+    mechanism (stage switch, single-cluster stage-1 batches, features of both stages). The linear
+    probe and the concatenation-vs-stage-0 comparison are printed (+1.6 / +0.4: too small over two
+    seeds to gate)."""
     work = osp.join(workdir, 'mcl')
     proc = run_tool(['train.py', TOY, '--work-dir', work, '--cfg-options', 'randomness.seed=0']
                     + TRAIN_NO_WORKERS, cwd=workdir, env=ONE_THREAD, timeout=1800)
@@ -76,15 +73,16 @@ def test_toy_mcl_learns(workdir):
     log = proc.stdout + proc.stderr
     stage1 = re.findall(r'MCL stage 1 epoch \d+: (\d+)/(\d+) batches single-cluster', log)
     stage0 = re.findall(r'MCL stage 0 epoch \d+: (\d+)/(\d+) batches single-cluster', log)
-    knn = _stage_knn(TOY, osp.join(work, 'epoch_5.pth'), workdir)
+    knn = _stage_knn(TOY, osp.join(work, 'epoch_16.pth'), workdir)
     print(f'k-NN {init} -> {after}, linear {lin_init} -> {lin}; stage-1 batches {stage1}; '
           f'k-NN stage 0 alone {knn["stage0"]:.2f}, stages 0+1 concatenated {knn["all"]:.2f}')
-    assert after > 0 and lin > 0  # the probes ran (values printed above, not gated)
+    assert after - init >= 2.0, f'k-NN {init} -> {after}: MCL did not beat random init'
+    assert lin > 0  # the linear probe ran (printed above, not gated)
     # method signal 1: the hook switched the sampler, and every stage-1 batch was single-cluster
     assert re.search(r'MCL stage 0 done: k-means K=10', log), log[-3000:]
-    assert len(stage1) == 2, stage1
+    assert len(stage1) == 6, stage1
     assert all(int(a) == int(b) > 0 for a, b in stage1), stage1
     assert not stage0  # no pseudo labels yet in stage 0 (nothing to count)
-    # reported, not gated: whether the concatenation beats stage 0 alone (previous environment:
-    # 14.2 vs 13.4; freshly installed 2026-11-22 environment: 11.6 vs 14.0 -- no claim either way)
+    # reported, not gated: whether the concatenation beats stage 0 alone (seeds 0 / 1: 14.0 vs
+    # 12.4, 13.6 vs 13.2)
     assert 0 < knn['all'] <= 100 and 0 < knn['stage0'] <= 100, knn
