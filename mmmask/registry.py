@@ -34,7 +34,7 @@ RUNNERS = Registry('runner', parent=MMENGINE_RUNNERS, locations=['mmmask.engine'
 RUNNER_CONSTRUCTORS = Registry(
     'runner constructor', parent=MMENGINE_RUNNER_CONSTRUCTORS, locations=['mmmask.engine'])
 LOOPS = Registry('loop', parent=MMENGINE_LOOPS, locations=['mmmask.engine'])
-HOOKS = Registry('hook', parent=MMENGINE_HOOKS, locations=['mmmask.engine'])
+HOOKS = Registry('hook', parent=MMENGINE_HOOKS, locations=['mmmask.engine', 'mmmask.datasets'])
 LOG_PROCESSORS = Registry(
     'log processor', parent=MMENGINE_LOG_PROCESSORS, locations=['mmmask.engine'])
 
@@ -50,15 +50,18 @@ PARAM_SCHEDULERS = Registry(
     'parameter scheduler', parent=MMENGINE_PARAM_SCHEDULERS, locations=['mmmask.engine'])
 
 # Data.
-DATASETS = Registry('dataset', parent=MMENGINE_DATASETS, locations=['mmmask.datasets'])
+DATASETS = Registry('dataset', parent=MMENGINE_DATASETS,
+                    locations=['mmmask.datasets', 'mmmask.evaluation.robustness'])
 DATA_SAMPLERS = Registry(
     'data sampler', parent=MMENGINE_DATA_SAMPLERS, locations=['mmmask.datasets'])
 TRANSFORMS = Registry('transform', parent=MMENGINE_TRANSFORMS,
-                      locations=['mmmask.datasets', 'mmmask.evaluation.explanation'])
+                      locations=['mmmask.datasets', 'mmmask.evaluation.explanation',
+                                 'mmmask.evaluation.robustness'])
 
 # Models.
 MODELS = Registry('model', parent=MMENGINE_MODELS,
-                  locations=['mmmask.models', 'mmmask.evaluation.explanation'])
+                  locations=['mmmask.models', 'mmmask.evaluation.explanation',
+                             'mmmask.evaluation.robustness'])
 MODEL_WRAPPERS = Registry(
     'model_wrapper', parent=MMENGINE_MODEL_WRAPPERS, locations=['mmmask.models'])
 WEIGHT_INITIALIZERS = Registry(
@@ -68,7 +71,8 @@ TASK_UTILS = Registry('task util', parent=MMENGINE_TASK_UTILS, locations=['mmmas
 # Evaluation and visualisation (no mmmask visualisers yet: their package adds
 # `locations=['mmmask.visualization']` when it lands).
 METRICS = Registry('metric', parent=MMENGINE_METRICS,
-                   locations=['mmmask.evaluation', 'mmmask.evaluation.explanation'])
+                   locations=['mmmask.evaluation', 'mmmask.evaluation.explanation',
+                              'mmmask.evaluation.robustness'])
 EVALUATOR = Registry('evaluator', parent=MMENGINE_EVALUATOR, locations=['mmmask.evaluation'])
 VISUALIZERS = Registry('visualizer', parent=MMENGINE_VISUALIZERS)
 VISBACKENDS = Registry('vis_backend', parent=MMENGINE_VISBACKENDS)

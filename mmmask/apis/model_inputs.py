@@ -41,3 +41,59 @@ def forward_tensor(model: torch.nn.Module, inputs: torch.Tensor, data_samples=No
         return model(inputs, data_samples, mode='tensor')
     except TypeError:
         return model(inputs)
+
+
+def load_trained_model(cfg: Config, checkpoint: Optional[str], device: str = 'cpu',
+                       strict: bool = False) -> torch.nn.Module:
+    """``cfg.model`` built in the config's scope (default mmpretrain) with ``checkpoint`` loaded,
+    in eval mode: what the analysis tools run on.
+
+    ``checkpoint`` may be a file, a URL, or ``None``/``'none'`` for the initialised weights
+    (``init_weights`` is called, so configs' ``init_cfg`` apply).
+    """
+    import os.path as osp
+
+    from mmengine.runner import load_checkpoint
+
+    import mmmask.models  # noqa: F401  (registers mmmask.*)
+    from mmmask.registry import MODELS
+    init_default_scope(cfg.get('default_scope', 'mmpretrain'))
+    model = MODELS.build(cfg.model.copy())
+    if checkpoint and checkpoint != 'none':
+        if not osp.isfile(checkpoint) and '://' not in checkpoint:
+            raise FileNotFoundError(f'checkpoint {checkpoint!r} not found (pass a .pth file, a '
+                                    "URL or 'none' for the initial weights)")
+        load_checkpoint(model, checkpoint, map_location='cpu', strict=strict)
+    elif hasattr(model, 'init_weights'):
+        model.init_weights()
+    return model.to(device).eval()
+
+
+def evenly_spaced_inputs(cfg: Config, model: torch.nn.Module, num: int, batch_size: int = 32,
+                         pipeline_fn=None):
+    """``num`` validation images spread evenly over ``cfg.val_dataloader``'s dataset (not just its
+    first classes), preprocessed by ``model.data_preprocessor``, with their labels.
+
+    ``pipeline_fn`` may rewrite the (innermost) dataset's pipeline first.
+    """
+    import copy
+
+    import numpy as np
+    from mmengine.runner import Runner
+    loader_cfg = copy.deepcopy(cfg.val_dataloader)
+    loader_cfg.update(num_workers=0, persistent_workers=False)
+    if pipeline_fn is not None:
+        dataset_cfg = loader_cfg['dataset']
+        while 'pipeline' not in dataset_cfg and 'dataset' in dataset_cfg:
+            dataset_cfg = dataset_cfg['dataset']
+        dataset_cfg['pipeline'] = pipeline_fn(dataset_cfg['pipeline'])
+    loader = Runner.build_dataloader(loader_cfg)
+    dataset = loader.dataset
+    index = np.unique(np.linspace(0, len(dataset) - 1, min(num, len(dataset))).round().astype(int))
+    inputs, labels = [], []
+    for start in range(0, len(index), batch_size):
+        batch = loader.collate_fn([dataset[int(i)] for i in index[start:start + batch_size]])
+        data = model.data_preprocessor(batch, False)
+        inputs.append(data['inputs'])
+        labels += [int(s.gt_label[0]) for s in data['data_samples']]
+    return torch.cat(inputs), torch.tensor(labels)

@@ -17,6 +17,7 @@ def register_all_modules(init_default_scope: bool = True) -> None:
     import mmmask.evaluation  # noqa: F401
     import mmmask.models  # noqa: F401
     import mmmask.evaluation.explanation  # noqa: F401
+    import mmmask.evaluation.robustness  # noqa: F401
     if not init_default_scope:
         return
     never_created = (DefaultScope.get_current_instance() is None

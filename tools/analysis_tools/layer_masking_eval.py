@@ -63,35 +63,16 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 def build_model(cfg, checkpoint: Optional[str], device: str = 'cpu'):
     """The config's classifier (mmpretrain ResNet or LayerMaskedResNet backbone), layer-masked."""
-    import mmmask.models  # noqa: F401  (registers mmmask.*)
-    from mmengine.registry import init_default_scope
-    from mmengine.runner import load_checkpoint
-
+    from mmmask.apis import load_trained_model
     from mmmask.evaluation.explanation.layer_masking import to_layer_masked
-    from mmmask.registry import MODELS
-    init_default_scope(cfg.get('default_scope', 'mmpretrain'))
-    model = MODELS.build(cfg.model.copy())
-    if checkpoint and checkpoint != 'none':
-        load_checkpoint(model, checkpoint, map_location='cpu', strict=False)
-    return to_layer_masked(model).to(device).eval()
+    return to_layer_masked(load_trained_model(cfg, checkpoint, device)).to(device).eval()
 
 
 def load_images(cfg, model, num: int, batch_size: int = 32):
     """``num`` preprocessed validation images spread evenly over the set (not just its first
     classes), with their labels."""
-    from mmengine.runner import Runner
-    loader_cfg = cfg.val_dataloader.copy()
-    loader_cfg.update(num_workers=0, persistent_workers=False)
-    loader = Runner.build_dataloader(loader_cfg)
-    dataset = loader.dataset
-    index = np.unique(np.linspace(0, len(dataset) - 1, min(num, len(dataset))).round().astype(int))
-    inputs, labels = [], []
-    for start in range(0, len(index), batch_size):
-        batch = loader.collate_fn([dataset[int(i)] for i in index[start:start + batch_size]])
-        data = model.data_preprocessor(batch, False)
-        inputs.append(data['inputs'])
-        labels += [int(s.gt_label[0]) for s in data['data_samples']]
-    return torch.cat(inputs), torch.tensor(labels)
+    from mmmask.apis import evenly_spaced_inputs
+    return evenly_spaced_inputs(cfg, model, num, batch_size)
 
 
 def preprocess_bgr(model, images: List[np.ndarray]) -> Tensor:

@@ -75,7 +75,11 @@ class BiasedSelfAttention(nn.Module):
         q, k, v = self.qkv(x).view(b, n, 3, self.num_heads, self.head_dims).permute(
             2, 0, 3, 1, 4)
         if bias is None and self.bias_provider is not None:
-            bias = self.bias_provider(x=x, q=q, k=k, hw=self.grid(n, hw))
+            # providers that ignore the token layout (e.g. a temperature) set ``needs_grid = False``
+            # and so also work on non-square token sets without ``hw``
+            if getattr(self.bias_provider, 'needs_grid', True):
+                hw = self.grid(n, hw)
+            bias = self.bias_provider(x=x, q=q, k=k, hw=hw)
         attn = biased_softmax((q * self.scale) @ k.transpose(-2, -1), bias)
         out = self.attn_drop(attn) @ v
         out = out.transpose(1, 2).reshape(b, n, self.num_heads * self.head_dims)
