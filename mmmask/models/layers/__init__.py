@@ -28,3 +28,4 @@ __all__ += ['KMaXPredictor', 'KMaXTransformerLayer', 'KMaXTransformerDecoder',
 from .mfm_rebuilder import MFMRebuilder, random_patch_mask
 
 __all__ += ['MFMRebuilder', 'random_patch_mask']
+from .attention_temperature import *  # noqa: F401,F403,E402
