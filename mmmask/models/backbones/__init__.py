@@ -12,3 +12,4 @@ from .s2aformer import *  # noqa: F401,F403,E402
 from .crossvit import *  # noqa: F401,F403,E402
 from .layer_masked_resnet import *  # noqa: F401,F403,E402
 from .sparsifiner import *  # noqa: F401,F403,E402
+from .denoised_vit import *  # noqa: F401,F403,E402

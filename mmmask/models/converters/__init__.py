@@ -24,3 +24,4 @@ from .cvt import *  # noqa: F401,F403,E402
 from .gmm_vit import *  # noqa: F401,F403,E402
 from .crossvit import *  # noqa: F401,F403,E402
 from .sparsifiner import *  # noqa: F401,F403,E402
+from .dvt import *  # noqa: F401,F403,E402

@@ -30,3 +30,4 @@ from .mfm_rebuilder import MFMRebuilder, random_patch_mask
 __all__ += ['MFMRebuilder', 'random_patch_mask']
 from .attention_temperature import *  # noqa: F401,F403,E402
 from .topk_sparsity import *  # noqa: F401,F403,E402
+from .dvt import *  # noqa: F401,F403,E402
