@@ -26,3 +26,4 @@ __all__ += ['GTADataset', 'SynthiaDataset', 'SYNTHIA_16_CLASSES', 'SYNTHIA_13_CL
             'SYNTHIA_MISSING_CLASSES']
 from . import samplers  # noqa: F401,E402
 from .frame_sequence import *  # noqa: F401,F403,E402
+from .foraug import *  # noqa: F401,F403,E402

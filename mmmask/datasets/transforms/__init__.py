@@ -14,3 +14,4 @@ from .multiview import MultiViewWithKeys  # noqa: E402
 __all__ += ['MultiViewWithKeys']
 from .coord import *  # noqa: F401,F403,E402
 from .rotation import *  # noqa: F401,F403,E402
+from .foraug import *  # noqa: F401,F403,E402
