@@ -10,3 +10,4 @@ from .segmentors import *  # noqa: F401,F403
 from .losses import *  # noqa: F401,F403
 from .data_preprocessors import *  # noqa: F401,F403
 from .pruning import *  # noqa: F401,F403
+from .attacks import *  # noqa: F401,F403

@@ -28,6 +28,6 @@ __all__ += ['KMaXPredictor', 'KMaXTransformerLayer', 'KMaXTransformerDecoder',
 from .mfm_rebuilder import MFMRebuilder, random_patch_mask
 
 __all__ += ['MFMRebuilder', 'random_patch_mask']
-from .attention_temperature import *  # noqa: F401,F403,E402
-from .topk_sparsity import *  # noqa: F401,F403,E402
 from .dvt import *  # noqa: F401,F403,E402
+from .topk_sparsity import *  # noqa: F401,F403,E402
+from .attention_temperature import *  # noqa: F401,F403,E402
