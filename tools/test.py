@@ -19,6 +19,7 @@ from mmengine.runner import Runner
 
 from mmmask.utils.checks import (SetupError, check_checkpoints, check_data_roots, check_device,
                                  friendly_build_errors, require_mmcv_ops)
+from mmmask.utils.compat import shutdown_distributed
 
 
 def _model_loads_itself(model_cfg) -> bool:
@@ -100,6 +101,7 @@ def main() -> int:
     if runner.rank == 0:
         print('Test metrics: ' + ', '.join(f'{k}={v}' for k, v in sorted(metrics.items())),
               flush=True)
+    shutdown_distributed()
     return 0
 
 

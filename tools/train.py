@@ -19,6 +19,7 @@ from mmengine.runner import Runner
 
 from mmmask.utils.checks import (SetupError, check_checkpoints, check_data_roots, check_device,
                                  friendly_build_errors, require_mmcv_ops)
+from mmmask.utils.compat import shutdown_distributed
 
 
 def parse_args():
@@ -103,6 +104,7 @@ def main() -> int:
         print('Final validation metrics: ' +
               ', '.join(f'{k}={v:.4f}' if isinstance(v, float) else f'{k}={v}'
                         for k, v in sorted(metrics.items())), flush=True)
+    shutdown_distributed()
     return 0
 
 

@@ -81,6 +81,19 @@ def _gloo_init(backend: str, rank: int, world_size: int, **kwargs) -> None:
                             world_size=world_size, **kwargs)
 
 
+def shutdown_distributed() -> None:
+    """Wait for every rank, then destroy the default process group (if one was initialised).
+
+    Without it the ranks exit with gloo's worker threads still running; under load one of them
+    can abort at interpreter exit ("terminate called without an active exception") after an
+    otherwise successful run, failing ``dist_train.sh``. torch asks for this call anyway.
+    """
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def _patch_cpu_distributed() -> None:
     from mmengine.dist import utils as dist_utils
     from mmengine.runner import Runner
