@@ -97,3 +97,15 @@ def evenly_spaced_inputs(cfg: Config, model: torch.nn.Module, num: int, batch_si
         inputs.append(data['inputs'])
         labels += [int(s.gt_label[0]) for s in data['data_samples']]
     return torch.cat(inputs), torch.tensor(labels)
+
+
+def write_tool_report(path: str, summary: dict, records: list, title: str) -> dict:
+    """Write ``{'summary': ..., 'images': records}`` as JSON to ``path`` and print the summary as
+    one ``title: key=value ...`` line (floats to 4 decimals); returns the dict."""
+    import json
+    result = dict(summary=summary, images=records)
+    with open(path, 'w') as f:
+        json.dump(result, f, indent=1)
+    print(f'{title}:', ' '.join(f'{k}={v:.4f}' if isinstance(v, float) else f'{k}={v}'
+                                for k, v in summary.items()), flush=True)
+    return result

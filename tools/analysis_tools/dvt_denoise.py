@@ -16,7 +16,6 @@ denoised PCA | stage-1 artifact norm]) and ``DIR/stats.json`` (per-map norms and
 images, the share of feature variance explained by the patch position alone: raw vs denoised).
 """
 import argparse
-import json
 import os
 import os.path as osp
 import sys
@@ -241,13 +240,9 @@ def main(argv=None) -> dict:
             torch.stack(raws).permute(0, 2, 3, 1))
         summary['position_variance_denoised'] = artifact_statistic(
             torch.stack(dens).permute(0, 2, 3, 1))
-    result = dict(summary=summary, images=records)
-    with open(osp.join(args.out, 'stats.json'), 'w') as f:
-        json.dump(result, f, indent=1)
+    from mmmask.apis import write_tool_report
     print('DVT feature maps:', len(records), 'PNG files in', args.out)
-    print('DVT stats:', ' '.join(f'{k}={v:.4f}' if isinstance(v, float) else f'{k}={v}'
-                                 for k, v in summary.items()))
-    return result
+    return write_tool_report(osp.join(args.out, 'stats.json'), summary, records, 'DVT stats')
 
 
 if __name__ == '__main__':

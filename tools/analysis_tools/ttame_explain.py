@@ -12,7 +12,6 @@ the map of the predicted class, or of each ``--classes`` entry) and ``DIR/metric
 predicted class and score, the scores with 100/50/15 % of the map kept; overall AD/IC).
 """
 import argparse
-import json
 import os
 import os.path as osp
 from typing import List
@@ -135,13 +134,10 @@ def main(argv=None) -> dict:
             o = torch.tensor([r['masked_scores'][key] for r in records])
             summary[f'AD@{key}'] = float(average_drop(y, o))
             summary[f'IC@{key}'] = float(increase_in_confidence(y, o))
-    result = dict(summary=summary, images=records)
-    with open(osp.join(args.out, 'metrics.json'), 'w') as f:
-        json.dump(result, f, indent=1)
+    from mmmask.apis import write_tool_report
     print('T-TAME explanations:', len(written), 'PNG files in', args.out)
-    print('Explanation metrics:', ' '.join(f'{k}={v:.4f}' if isinstance(v, float) else f'{k}={v}'
-                                            for k, v in summary.items()))
-    return result
+    return write_tool_report(osp.join(args.out, 'metrics.json'), summary, records,
+                             'Explanation metrics')
 
 
 if __name__ == '__main__':
