@@ -1,7 +1,29 @@
 """Shared backbone behaviour: frozen stages and ``norm_eval`` (the mmcv/mmseg ResNet convention)."""
-from typing import List, Sequence, Union
+from typing import Dict, List, Sequence, Union
 
 from torch import nn
+
+
+def resolve_arch(name: str, arch: Union[str, dict], arch_zoo: Dict[str, dict],
+                 arch_keys: Sequence[str], per_stage: bool = False) -> dict:
+    """``arch`` as a preset of ``arch_zoo`` or a dict with every key of ``arch_keys`` (a copy);
+    with ``per_stage`` every key must have one entry per stage (``len(embed_dims)``). Errors name
+    the model (``name``) and the valid choices."""
+    if isinstance(arch, str):
+        if arch not in arch_zoo:
+            raise ValueError(f'Unknown {name} arch {arch!r}; valid: {sorted(arch_zoo)} '
+                             f'or a dict with keys {list(arch_keys)}')
+        return dict(arch_zoo[arch])
+    missing = set(arch_keys) - set(arch)
+    if missing:
+        raise ValueError(f'{name} arch dict misses {sorted(missing)} (needs {list(arch_keys)})')
+    arch = dict(arch)
+    if per_stage:
+        n = len(arch['embed_dims'])
+        for key in arch_keys:
+            if len(arch[key]) != n:
+                raise ValueError(f'{name} arch: {key} has {len(arch[key])} entries, expected {n}')
+    return arch
 
 
 def normalize_out_indices(out_indices: Union[int, Sequence[int]], num_stages: int,

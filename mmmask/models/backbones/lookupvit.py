@@ -37,7 +37,7 @@ from mmpretrain.models.backbones.vision_transformer import TransformerEncoderLay
 from torch import Tensor, nn
 
 from ...registry import MODELS
-from .base import normalize_out_indices
+from .base import normalize_out_indices, resolve_arch
 
 __all__ = ['BidirectionalCrossAttention', 'LookupViTBlock', 'LookupViT', 'lookupvit_flops',
            'vit_flops', 'count_forward_flops']
@@ -308,16 +308,7 @@ class LookupViT(BaseModule):
 
     @classmethod
     def _parse_arch(cls, arch: Union[str, dict]) -> dict:
-        if isinstance(arch, str):
-            if arch not in cls.arch_zoo:
-                raise ValueError(f'Unknown LookupViT arch {arch!r}; valid: {sorted(cls.arch_zoo)} '
-                                 f'or a dict with keys {cls.arch_keys}')
-            return dict(cls.arch_zoo[arch])
-        missing = set(cls.arch_keys) - set(arch)
-        if missing:
-            raise ValueError(f'LookupViT arch dict misses {sorted(missing)} '
-                             f'(needs {cls.arch_keys})')
-        return dict(arch)
+        return resolve_arch('LookupViT', arch, cls.arch_zoo, cls.arch_keys)
 
     def init_weights(self) -> None:
         if self.init_cfg is not None:

@@ -25,7 +25,7 @@ from mmengine.model.weight_init import trunc_normal_
 from torch import Tensor, nn
 
 from ...registry import MODELS
-from .base import FrozenStagesMixin, normalize_out_indices
+from .base import FrozenStagesMixin, normalize_out_indices, resolve_arch
 from ..layers.attention_bias import PolylinePathBias, PolylinePathDecay, biased_softmax
 
 
@@ -297,19 +297,7 @@ class PPMA(FrozenStagesMixin, BaseModule):
 
     @classmethod
     def _parse_arch(cls, arch: Union[str, dict]) -> dict:
-        if isinstance(arch, str):
-            if arch not in cls.arch_zoo:
-                raise ValueError(f'Unknown PPMA arch {arch!r}; valid: {sorted(cls.arch_zoo)} '
-                                 f'or a dict with keys {cls.arch_keys}')
-            return dict(cls.arch_zoo[arch])
-        missing = set(cls.arch_keys) - set(arch)
-        if missing:
-            raise ValueError(f'PPMA arch dict misses {sorted(missing)} (needs {cls.arch_keys})')
-        arch = dict(arch)
-        n = len(arch['embed_dims'])
-        for key in cls.arch_keys:
-            if len(arch[key]) != n:
-                raise ValueError(f'PPMA arch: {key} has {len(arch[key])} entries, expected {n}')
+        arch = resolve_arch('PPMA', arch, cls.arch_zoo, cls.arch_keys, per_stage=True)
         for mode in arch['modes']:
             if mode not in PolylinePathAttention.modes:
                 raise ValueError(f'PPMA arch: mode {mode!r} not in {PolylinePathAttention.modes}')

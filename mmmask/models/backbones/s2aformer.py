@@ -35,7 +35,7 @@ from mmengine.model.weight_init import trunc_normal_
 from torch import Tensor, nn
 
 from ...registry import MODELS
-from .base import normalize_out_indices
+from .base import normalize_out_indices, resolve_arch
 
 __all__ = ['StripSelfAttention', 'LocalInteractionModule', 'HybridPerceptionBlock', 'S2AFormer',
            'ssa_flops']
@@ -270,22 +270,7 @@ class S2AFormer(BaseModule):
 
     @classmethod
     def _parse_arch(cls, arch: Union[str, dict]) -> dict:
-        if isinstance(arch, str):
-            if arch not in cls.arch_zoo:
-                raise ValueError(f'Unknown S2AFormer arch {arch!r}; valid: {sorted(cls.arch_zoo)} '
-                                 f'or a dict with keys {cls.arch_keys}')
-            return dict(cls.arch_zoo[arch])
-        missing = set(cls.arch_keys) - set(arch)
-        if missing:
-            raise ValueError(f'S2AFormer arch dict misses {sorted(missing)} '
-                             f'(needs {cls.arch_keys})')
-        arch = dict(arch)
-        n = len(arch['embed_dims'])
-        for key in cls.arch_keys:
-            if len(arch[key]) != n:
-                raise ValueError(f'S2AFormer arch: {key} has {len(arch[key])} entries, '
-                                 f'expected {n}')
-        return arch
+        return resolve_arch('S2AFormer', arch, cls.arch_zoo, cls.arch_keys, per_stage=True)
 
     def init_weights(self) -> None:
         if self.init_cfg is not None:
