@@ -21,7 +21,7 @@ from mmmask.registry import MODELS
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CFG_DIR = osp.join(REPO, 'configs', 'hybrid_distill')
-TOY = osp.join(CFG_DIR, 'hybrid_distill_vit-tiny-p8_1xb64-10e_toy-pretrain.py')
+TOY = osp.join(CFG_DIR, 'hybrid_distill_vit-tiny-p8_1xb64-30e_toy-pretrain.py')
 PAPER = osp.join(CFG_DIR, 'hybrid_distill_vit-base-p16_8xb256-300e_in1k.py')
 TOY_VIT = dict(embed_dims=32, num_layers=3, num_heads=2, feedforward_channels=64)
 PRE = dict(type='mmpretrain.SelfSupDataPreprocessor', mean=[127.5] * 3, std=[64.] * 3,

@@ -2,17 +2,18 @@
 # final features of a frozen supervised toy ViT (the "CL/supervised" teacher) and the attention
 # relations of a frozen MAE toy ViT (the MIM teacher) at its blocks 1-3 of 4; progressive
 # redundant token masking from 0% to 50% of the 4x4 tokens over the run, ranked by the
-# supervised teacher's cls attention. Train the teachers first:
-#   python tools/train.py configs/hybrid_distill/hybrid_distill_teacher_vit-tiny-p8_1xb64-10e_toy-cls.py
+# supervised teacher's cls attention. 30 epochs (960 iterations, ~2.5 CPU minutes). Train the
+# teachers first:
+#   python tools/train.py configs/hybrid_distill/hybrid_distill_teacher_vit-tiny-p8_1xb32-30e_toy-cls.py
 #   python tools/train.py configs/quickstart/mae_vit-tiny-p8_1xb64-60e_toy-pretrain.py
-#   python tools/train.py configs/hybrid_distill/hybrid_distill_vit-tiny-p8_1xb64-10e_toy-pretrain.py
+#   python tools/train.py configs/hybrid_distill/hybrid_distill_vit-tiny-p8_1xb64-30e_toy-pretrain.py
 _base_ = [
     '../_base_/datasets/toy_pretrain.py', '../_base_/schedules/toy_pretrain_30e.py',
     '../_base_/pretrain_runtime.py'
 ]
 toy_vit = dict(embed_dims=128, num_layers=4, num_heads=4, feedforward_channels=512)
-cl_teacher_checkpoint = ('work_dirs/hybrid_distill_teacher_vit-tiny-p8_1xb64-10e_toy-cls/'
-                         'epoch_10.pth')
+cl_teacher_checkpoint = ('work_dirs/hybrid_distill_teacher_vit-tiny-p8_1xb32-30e_toy-cls/'
+                         'epoch_30.pth')
 mim_teacher_checkpoint = 'work_dirs/mae_vit-tiny-p8_1xb64-60e_toy-pretrain/epoch_60.pth'
 model = dict(
     type='mmmask.HybridDistill',
@@ -39,11 +40,6 @@ model = dict(
         dict(type='Xavier', layer='Linear', distribution='uniform'),
         dict(type='Constant', layer='LayerNorm', val=1.0, bias=0.0)
     ])
-param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-3, by_epoch=True, begin=0, end=1,
-         convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', T_max=9, eta_min=1e-5, by_epoch=True, begin=1, end=10,
-         convert_to_iter_based=True),
-]
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=10)
-default_hooks = dict(checkpoint=dict(type='CheckpointHook', interval=10, max_keep_ckpts=1))
+# the toy pretraining schedule (AdamW 1.5e-3, 1 warm-up epoch + cosine, 30 epochs); at 10 epochs
+# the student's k-NN gain is about half (22.4 -> 27.0 vs 33.6, seed 0)
+default_hooks = dict(checkpoint=dict(type='CheckpointHook', interval=30, max_keep_ckpts=1))
