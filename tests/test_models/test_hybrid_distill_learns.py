@@ -3,7 +3,7 @@
 * ``test_hybrid_distill_fits_teachers`` (default run, < 1 min): on a fixed batch of real toy
   digits, both distillation losses of the toy config fall far below their start (the student
   reproduces the CL teacher's features and the MIM teacher's relations).
-* ``test_toy_hybrid_distill_learns`` (slow + extended: with its teachers it takes ~8 min): the
+* ``test_toy_hybrid_distill_learns`` (slow + extended: with its teachers it takes ~7 min): the
   MAE toy teacher and a supervised toy ViT teacher are trained through tools/train.py, then a
   fresh student is distilled from both; its frozen-feature k-NN and linear probes beat its random
   init by a clear margin and its relation loss to the MAE teacher falls.
