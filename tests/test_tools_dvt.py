@@ -92,6 +92,14 @@ def test_dvt_denoise_errors(setup):
         tool.main([setup['cfg'], setup['ckpt'], setup['images'], '--out',
                    str(setup['tmp'] / 'o'), '--denoiser', setup['den'], '--input-size', '30',
                    '30', '--device', 'cpu'])
+    # the image listing shared by the analysis tools (mmmask.apis.list_images)
+    with pytest.raises(FileNotFoundError, match='no such image file or folder'):
+        tool.main([setup['cfg'], setup['ckpt'], str(setup['tmp'] / 'absent'), '--out',
+                   str(setup['tmp'] / 'o'), '--denoiser', setup['den'], '--device', 'cpu'])
+    (setup['tmp'] / 'empty').mkdir(exist_ok=True)
+    with pytest.raises(FileNotFoundError, match='no images'):
+        tool.main([setup['cfg'], setup['ckpt'], str(setup['tmp'] / 'empty'), '--out',
+                   str(setup['tmp'] / 'o'), '--denoiser', setup['den'], '--device', 'cpu'])
 
 
 def test_dvt_fit_then_denoised_vit(setup):

@@ -1,9 +1,29 @@
 """Build the model of a config (in its scope) and make inputs for it, for analysis tools."""
-from typing import Optional, Sequence
+import os
+import os.path as osp
+from typing import List, Optional, Sequence
 
 import torch
 from mmengine.config import Config
 from mmengine.registry import MODELS, init_default_scope
+
+
+IMG_EXTS = ('.png', '.jpg', '.jpeg', '.bmp', '.webp', '.tif', '.tiff')
+
+
+def list_images(path: str) -> List[str]:
+    """``[path]`` for an image file, else every image under the folder ``path`` (recursive,
+    sorted); a clear error when there is none."""
+    if osp.isfile(path):
+        return [path]
+    if not osp.isdir(path):
+        raise FileNotFoundError(f'no such image file or folder: {path}')
+    found = []
+    for root, _, files in os.walk(path):
+        found += [osp.join(root, f) for f in files if f.lower().endswith(IMG_EXTS)]
+    if not found:
+        raise FileNotFoundError(f'no images ({", ".join(IMG_EXTS)}) under {path}')
+    return sorted(found)
 
 
 def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
@@ -51,8 +71,6 @@ def load_trained_model(cfg: Config, checkpoint: Optional[str], device: str = 'cp
     ``checkpoint`` may be a file, a URL, or ``None``/``'none'`` for the initialised weights
     (``init_weights`` is called, so configs' ``init_cfg`` apply).
     """
-    import os.path as osp
-
     from mmengine.runner import load_checkpoint
 
     import mmmask.models  # noqa: F401  (registers mmmask.*)

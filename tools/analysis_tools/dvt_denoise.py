@@ -19,7 +19,7 @@ import argparse
 import os
 import os.path as osp
 import sys
-from typing import Dict, List, Optional
+from typing import Dict, Optional
 
 import cv2
 import numpy as np
@@ -28,7 +28,7 @@ from mmengine.config import Config, DictAction
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
-IMG_EXTS = ('.png', '.jpg', '.jpeg', '.bmp', '.webp', '.tif', '.tiff')
+from mmmask.apis import list_images  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -50,19 +50,6 @@ def parse_args(argv=None):
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config entries, key=value')
     return parser.parse_args(argv)
-
-
-def list_images(path: str) -> List[str]:
-    if osp.isfile(path):
-        return [path]
-    if not osp.isdir(path):
-        raise FileNotFoundError(f'no such image file or folder: {path}')
-    found = []
-    for root, _, files in os.walk(path):
-        found += [osp.join(root, f) for f in files if f.lower().endswith(IMG_EXTS)]
-    if not found:
-        raise FileNotFoundError(f'no images ({", ".join(IMG_EXTS)}) under {path}')
-    return sorted(found)
 
 
 def pca_rgb(feat: torch.Tensor, size: Optional[tuple] = None) -> np.ndarray:

@@ -27,7 +27,9 @@ from mmengine.config import Config, DictAction
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
-from dvt_denoise import FeatureSource, list_images, run_stage1  # noqa: E402
+from dvt_denoise import FeatureSource, run_stage1  # noqa: E402
+
+from mmmask.apis import list_images  # noqa: E402
 
 
 def parse_args(argv=None):

@@ -14,14 +14,11 @@ predicted class and score, the scores with 100/50/15 % of the map kept; overall 
 import argparse
 import os
 import os.path as osp
-from typing import List
 
 import cv2
 import numpy as np
 import torch
 from mmengine.config import Config, DictAction
-
-IMG_EXTS = ('.png', '.jpg', '.jpeg', '.bmp', '.webp', '.tif', '.tiff')
 
 
 def parse_args(argv=None):
@@ -41,31 +38,14 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def list_images(path: str) -> List[str]:
-    if osp.isfile(path):
-        return [path]
-    found = []
-    for root, _, files in os.walk(path):
-        found += [osp.join(root, f) for f in files if f.lower().endswith(IMG_EXTS)]
-    if not found:
-        raise FileNotFoundError(f'no images ({", ".join(IMG_EXTS)}) under {path}')
-    return sorted(found)
-
-
 def build_model(cfg, checkpoint: str, device: str):
-    from mmengine.registry import init_default_scope
-    from mmengine.runner import load_checkpoint
-
-    from mmmask.registry import MODELS
-    init_default_scope(cfg.get('default_scope', 'mmpretrain'))
-    model_cfg = cfg.model.copy()
-    if 'TAMEClassifier' not in str(model_cfg.get('type')):
-        raise ValueError(f"{model_cfg.get('type')} is not a T-TAME model: use a configs/ttame/ "
+    """The trained T-TAME model of ``cfg`` (its checkpoint holds the classifier too)."""
+    if 'TAMEClassifier' not in str(cfg.model.get('type')):
+        raise ValueError(f"{cfg.model.get('type')} is not a T-TAME model: use a configs/ttame/ "
                          'config (model.type=mmmask.TAMEClassifier) and its trained checkpoint')
-    model_cfg['classifier_checkpoint'] = None  # the T-TAME checkpoint holds the classifier
-    model = MODELS.build(model_cfg)
-    load_checkpoint(model, checkpoint, map_location='cpu', strict=True)
-    return model.to(device).eval()
+    from mmmask.apis import load_trained_model
+    cfg.model['classifier_checkpoint'] = None
+    return load_trained_model(cfg, checkpoint, device, strict=True)
 
 
 def overlay(img_rgb: np.ndarray, heat: np.ndarray, alpha: float) -> np.ndarray:
@@ -82,6 +62,7 @@ def main(argv=None) -> dict:
     from mmengine.dataset import Compose, pseudo_collate
 
     import mmmask  # noqa: F401  (registers mmmask modules)
+    from mmmask.apis import list_images
     from mmmask.evaluation.explanation.ttame import average_drop, increase_in_confidence
 
     cfg = Config.fromfile(args.config)
